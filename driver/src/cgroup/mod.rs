@@ -1,0 +1,1 @@
+//! cgroups: one interface over cgroup v2 and v1.

@@ -1,0 +1,1 @@
+//! Secure layer extraction into overlayfs-form layer directories.
