@@ -1,1 +1,46 @@
-fn main() {}
+//! drover: agent and CLI in one binary.
+
+mod cli;
+
+use clap::Parser;
+
+fn main() {
+    let args = cli::args::normalise(std::env::args());
+    let cli = cli::Cli::parse_from(args);
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("DROVER_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let result = runtime.block_on(async {
+        match cli.command {
+            cli::Command::Image(args) => cli::image::run(args).await,
+        }
+    });
+    if let Err(e) = result {
+        eprintln!("Error: {}", error_text(&e));
+        std::process::exit(1);
+    }
+}
+
+/// The error and its causes, skipping causes whose text the message already carries
+/// (driver errors name their source in their own message).
+fn error_text(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+    }
+    out
+}

@@ -1,0 +1,36 @@
+//! The command line: one module per command group.
+
+pub mod args;
+pub mod image;
+pub mod progress;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "drover",
+    version,
+    about = "A workload orchestrator that speaks Nomad and runs OCI images without Docker"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Pull, list and remove images in the local store
+    Image(image::ImageArgs),
+}
+
+/// Root is needed to unpack images (ownership, device nodes) and, later, to run tasks in
+/// namespaces and cgroups; say so instead of failing on the first EPERM.
+pub fn require_root(what: &str) -> anyhow::Result<()> {
+    if !rustix::process::geteuid().is_root() {
+        anyhow::bail!(
+            "{what} must run as root: drover unpacks image layers with their owners and device \
+             nodes, and runs tasks in namespaces and cgroups (try: sudo drover …)"
+        );
+    }
+    Ok(())
+}
