@@ -14,6 +14,16 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
+    // The launcher forks into namespaces: it must run before any runtime threads exist.
+    if let cli::Command::Container(cli::ContainerCommand::Run(args)) = cli.command {
+        match cli::container::run(args) {
+            Ok(code) => std::process::exit(code),
+            Err(e) => {
+                eprintln!("Error: {}", error_text(&e));
+                std::process::exit(125);
+            }
+        }
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -21,6 +31,7 @@ fn main() {
     let result = runtime.block_on(async {
         match cli.command {
             cli::Command::Image(args) => cli::image::run(args).await,
+            cli::Command::Container(_) => unreachable!("handled before the runtime starts"),
         }
     });
     if let Err(e) = result {

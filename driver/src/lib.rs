@@ -5,3 +5,4 @@
 
 pub mod cgroup;
 pub mod image;
+pub mod runtime;

@@ -10,8 +10,9 @@ use drover_driver::image::{ImageRef, ImageStore, Platform, Puller, RegistryConfi
 
 use super::progress::LayerBars;
 
-#[derive(Debug, Args)]
-pub struct ImageArgs {
+/// Where images live and how registries are reached (the agent config will carry the same).
+#[derive(Debug, Clone, Args)]
+pub struct RegistryArgs {
     /// The agent's data directory; images live under DATA_DIR/image
     #[arg(
         long,
@@ -26,6 +27,12 @@ pub struct ImageArgs {
     /// Registry reached over plain HTTP (loopback registries always are)
     #[arg(long = "insecure-registry", global = true, value_name = "HOST")]
     pub insecure: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImageArgs {
+    #[command(flatten)]
+    pub registry: RegistryArgs,
     #[command(subcommand)]
     pub command: ImageCommand,
 }
@@ -57,16 +64,17 @@ pub enum ImageCommand {
 
 pub async fn run(args: ImageArgs) -> Result<()> {
     super::require_root("drover image")?;
-    let store = Arc::new(
-        ImageStore::open(args.data_dir.join("image"), StoreLimits::default())
-            .context("opening the image store")?,
-    );
+    let store = ImageStore::open(args.registry.data_dir.join("image"), StoreLimits::default())
+        .context("opening the image store")?;
     match args.command {
         ImageCommand::Pull {
             ref image,
             ref platform,
             quiet,
-        } => pull(&args, store, image, platform.as_deref(), quiet).await,
+        } => {
+            let reference = ImageRef::parse(image)?;
+            pull(&args.registry, &reference, platform.as_deref(), quiet).await
+        }
         ImageCommand::List => list(&store),
         ImageCommand::Rm { images } => remove(&store, &images),
         ImageCommand::Gc => {
@@ -83,7 +91,7 @@ pub async fn run(args: ImageArgs) -> Result<()> {
     }
 }
 
-fn registry_config(args: &ImageArgs, platform: Option<&str>) -> Result<RegistryConfig> {
+fn registry_config(args: &RegistryArgs, platform: Option<&str>) -> Result<RegistryConfig> {
     let mut config = RegistryConfig {
         insecure: args.insecure.clone(),
         ..Default::default()
@@ -105,14 +113,18 @@ fn registry_config(args: &ImageArgs, platform: Option<&str>) -> Result<RegistryC
     Ok(config)
 }
 
-async fn pull(
-    args: &ImageArgs,
-    store: Arc<ImageStore>,
-    image: &str,
+/// Pulls `reference` into the store under `args.data_dir`, reporting as `docker pull`
+/// does (or only the digest when `quiet`).
+pub async fn pull(
+    args: &RegistryArgs,
+    reference: &ImageRef,
     platform: Option<&str>,
     quiet: bool,
 ) -> Result<()> {
-    let reference = ImageRef::parse(image)?;
+    let store = Arc::new(
+        ImageStore::open(args.data_dir.join("image"), StoreLimits::default())
+            .context("opening the image store")?,
+    );
     let puller = Puller::new(store, registry_config(args, platform)?);
     let started = Instant::now();
     if !quiet {
@@ -123,7 +135,7 @@ async fn pull(
     } else {
         Arc::new(LayerBars::new())
     };
-    let report = puller.pull(&reference, None, progress).await?;
+    let report = puller.pull(reference, None, progress).await?;
     let elapsed = started.elapsed();
     if quiet {
         println!("{}", report.record.manifest_digest);

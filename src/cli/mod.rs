@@ -1,6 +1,7 @@
 //! The command line: one module per command group.
 
 pub mod args;
+pub mod container;
 pub mod image;
 pub mod progress;
 
@@ -21,6 +22,15 @@ pub struct Cli {
 pub enum Command {
     /// Pull, list and remove images in the local store
     Image(image::ImageArgs),
+    /// Run one task in the foreground (for debugging and benchmarks)
+    #[command(subcommand)]
+    Container(ContainerCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContainerCommand {
+    /// Run IMAGE [CMD...] in namespaces under a cgroup; exits with the task's code
+    Run(container::RunArgs),
 }
 
 /// Root is needed to unpack images (ownership, device nodes) and, later, to run tasks in

@@ -1,0 +1,207 @@
+//! The task's init: what the cloned child does in its new namespaces before it becomes
+//! the task. Order matters and follows runc/youki: cgroup namespace, network, rootfs and
+//! pivot, hostname, fds, user lookup, working directory, then capabilities, user switch,
+//! no_new_privs and seccomp last, right before `execve`.
+
+use std::convert::Infallible;
+use std::ffi::CString;
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+
+use super::confine;
+use super::rootfs;
+use super::spec::TaskSpec;
+use super::user;
+
+/// What the parent prepared for the child before cloning (opening files after the
+/// pivot would reach the image's files instead of the host's).
+pub struct Prepared {
+    pub netns: Option<OwnedFd>,
+    pub stdio: [i32; 3],
+    /// v1: the child moves itself into its cgroup before anything else.
+    pub attach: Option<crate::cgroup::CgroupAttach>,
+    pub cgroup2: bool,
+    pub confine: confine::Confinement,
+}
+
+/// The first byte of a failure report: set-up failed, or only the exec itself.
+pub const REPORT_SETUP: u8 = b'S';
+pub const REPORT_EXEC_NOT_FOUND: u8 = b'N';
+pub const REPORT_EXEC: u8 = b'X';
+
+/// Runs in the child; never returns. Failures go to `report` (the launcher reads them)
+/// and the child exits 127.
+pub fn run(spec: &TaskSpec, prepared: &Prepared, mut report: File) -> ! {
+    let Err((kind, message)) = init(spec, prepared).map_err(|m| match m {
+        Failure::Setup(m) => (REPORT_SETUP, m),
+        Failure::NotFound(m) => (REPORT_EXEC_NOT_FOUND, m),
+        Failure::Exec(m) => (REPORT_EXEC, m),
+    });
+    let _ = report.write_all(&[kind]);
+    let _ = report.write_all(message.as_bytes());
+    // SAFETY: _exit is always safe; no destructors should run in the forked child.
+    unsafe { libc::_exit(127) }
+}
+
+fn errno(what: &str) -> String {
+    format!("{what}: {}", std::io::Error::last_os_error())
+}
+
+enum Failure {
+    Setup(String),
+    NotFound(String),
+    Exec(String),
+}
+
+impl From<String> for Failure {
+    fn from(m: String) -> Self {
+        Failure::Setup(m)
+    }
+}
+
+fn init(spec: &TaskSpec, p: &Prepared) -> Result<Infallible, Failure> {
+    // SAFETY: plain syscalls on this single-threaded child.
+    unsafe {
+        // The task dies with its supervisor rather than run unobserved.
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+            return Err(errno("prctl(PR_SET_PDEATHSIG)").into());
+        }
+    }
+    if let Some(attach) = &p.attach {
+        attach
+            .attach_current()
+            .map_err(|e| format!("joining the task's cgroup: {e}"))?;
+    }
+    // Born (v2) or moved (v1) into its cgroup, the task now makes that its cgroup root.
+    // SAFETY: unshare/setns take no pointers.
+    unsafe {
+        if libc::unshare(libc::CLONE_NEWCGROUP) != 0 {
+            return Err(errno("unshare(CLONE_NEWCGROUP)").into());
+        }
+        if let Some(ns) = &p.netns {
+            if libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) != 0 {
+                return Err(errno("joining the network namespace").into());
+            }
+        }
+    }
+    rootfs::enter(spec, p.cgroup2)?;
+    // The supervisor blocks signals to forward them; the task starts with none blocked.
+    // SAFETY: an empty, initialised signal set.
+    unsafe {
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+    }
+    if let Some(name) = &spec.hostname {
+        rustix::system::sethostname(name.as_bytes()).map_err(|e| format!("sethostname: {e}"))?;
+    }
+    // SAFETY: dup2 onto the standard fds; the sources stay valid until exec.
+    unsafe {
+        for (target, fd) in p.stdio.iter().enumerate() {
+            if *fd != target as i32 && libc::dup2(*fd, target as i32) < 0 {
+                return Err(errno("setting up stdio").into());
+            }
+        }
+        // Nothing of the supervisor's reaches the task (CVE-2024-21626): every fd above
+        // stdio closes at exec, including the report pipe, whose closing says "started".
+        if libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        ) != 0
+        {
+            return Err(errno("close_range").into());
+        }
+    }
+    if let Some((soft, hard)) = spec.process.nofile {
+        let lim = libc::rlimit {
+            rlim_cur: soft,
+            rlim_max: hard,
+        };
+        // SAFETY: lim is a valid rlimit.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+            return Err(errno("setrlimit(RLIMIT_NOFILE)").into());
+        }
+    }
+    let user = user::resolve(Path::new("/"), &spec.process.user)?;
+    let cwd = if spec.process.cwd.is_empty() {
+        "/"
+    } else {
+        spec.process.cwd.as_str()
+    };
+    std::env::set_current_dir(cwd).map_err(|e| format!("working directory {cwd:?}: {e}"))?;
+    // A cwd outside the mount namespace's root reads as "(unreachable)…" (CVE-2024-21626).
+    let real = std::env::current_dir().map_err(|e| format!("working directory {cwd:?}: {e}"))?;
+    if !real.starts_with("/") {
+        return Err(format!("working directory {cwd:?} is outside the task's root").into());
+    }
+
+    let args: Vec<CString> = spec
+        .process
+        .args
+        .iter()
+        .map(|a| CString::new(a.as_str()).map_err(|_| format!("argument {a:?} contains NUL")))
+        .collect::<Result<_, _>>()?;
+    let mut env = spec.process.env.clone();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", user.home));
+    }
+    let env: Vec<CString> = env
+        .iter()
+        .map(|e| {
+            CString::new(e.as_str()).map_err(|_| format!("environment entry {e:?} contains NUL"))
+        })
+        .collect::<Result<_, _>>()?;
+    let program = find_program(spec).map_err(Failure::NotFound)?;
+
+    confine::apply(&p.confine, &user)?;
+
+    let argv: Vec<*const libc::c_char> = args
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain([std::ptr::null()])
+        .collect();
+    let envp: Vec<*const libc::c_char> = env
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain([std::ptr::null()])
+        .collect();
+    // SAFETY: argv and envp are NUL-terminated arrays of valid C strings.
+    unsafe { libc::execve(program.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    let e = std::io::Error::last_os_error();
+    let message = format!("exec {:?}: {e}", spec.process.args[0]);
+    Err(if e.kind() == std::io::ErrorKind::NotFound {
+        Failure::NotFound(message)
+    } else {
+        Failure::Exec(message)
+    })
+}
+
+/// `argv[0]` as given if it has a `/`, else the first executable match in the task's
+/// `PATH` (looked up inside the task's root, after the pivot).
+fn find_program(spec: &TaskSpec) -> Result<CString, String> {
+    let arg0 = spec.process.args.first().ok_or("no command to run")?;
+    if arg0.contains('/') {
+        return CString::new(arg0.as_str()).map_err(|_| "command contains NUL".to_string());
+    }
+    let path = spec
+        .process
+        .env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    for dir in path.split(':').filter(|d| !d.is_empty()) {
+        let candidate = format!("{dir}/{arg0}");
+        let c = CString::new(candidate).map_err(|_| "PATH contains NUL".to_string())?;
+        // SAFETY: c is a valid C string.
+        if unsafe { libc::access(c.as_ptr(), libc::X_OK) } == 0 {
+            return Ok(c);
+        }
+    }
+    Err(format!(
+        "exec {arg0:?}: executable file not found in $PATH ({path})"
+    ))
+}

@@ -1,0 +1,21 @@
+//! Running tasks: namespaces, rootfs, security, the shim.
+//!
+//! `launch` clones a task's init into new namespaces and its cgroup; `init` (in the
+//! child) builds the rootfs (`rootfs`, with `inroot` for every path the image controls),
+//! resolves the user from the image (`user`), confines the process (`confine`, using
+//! `security`) and execs.
+
+mod confine;
+pub mod error;
+mod init;
+pub mod inroot;
+pub mod launch;
+mod rootfs;
+pub mod security;
+pub mod spec;
+pub mod supervise;
+pub mod user;
+
+pub use error::RuntimeError;
+pub use launch::{launch, wait, ExitStatus, Launched};
+pub use spec::{BindMount, Process, Rootfs, Security, TaskSpec};

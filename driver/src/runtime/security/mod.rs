@@ -1,0 +1,1 @@
+//! Capabilities and seccomp for task processes.

@@ -1,0 +1,237 @@
+//! `drover container run`: one task in the foreground, like `ctr run`: stdio passes
+//! through and the exit code is the task's (137 after a kill, as shells report). For
+//! debugging and for the start benchmark.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use drover_driver::cgroup::{
+    Bytes, CgroupConfig, CgroupManager, Cgroups, CpuShares, MemoryLimits, Resources,
+};
+use drover_driver::image::{ImageRecord, ImageRef, ImageStore, StoreLimits};
+use drover_driver::runtime::{self, BindMount, Process, Rootfs, RuntimeError, Security, TaskSpec};
+
+use super::image::RegistryArgs;
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Memory limit in MB (hard)
+    #[arg(long)]
+    pub memory: Option<u64>,
+    /// CPU share in MHz, as Nomad's `cpu`
+    #[arg(long)]
+    pub cpu: Option<u64>,
+    /// Network namespace to join (path); default: the host's network
+    #[arg(long)]
+    pub net: Option<PathBuf>,
+    /// User to run as (name, uid, uid:gid); default: the image's
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Working directory; default: the image's
+    #[arg(long)]
+    pub workdir: Option<String>,
+    /// Environment KEY=value (repeatable)
+    #[arg(long = "env", short = 'e')]
+    pub env: Vec<String>,
+    /// Replace the image's entrypoint
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Image to run
+    pub image: String,
+    /// Command and arguments (default: the image's)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+/// Runs the task and returns its exit code for the process to exit with.
+pub fn run(args: RunArgs) -> Result<i32> {
+    super::require_root("drover container run")?;
+    let data_dir = args.registry.data_dir.clone();
+    let store = ImageStore::open(data_dir.join("image"), StoreLimits::default())
+        .context("opening the image store")?;
+    let reference = ImageRef::parse(&args.image)?;
+    let Some(record) = local_image(&store, &reference)? else {
+        // Pulling needs threads; the launcher needs a single-threaded process. Pull,
+        // then start over in a fresh process image that finds the image present.
+        pull_then_reexec(&args, reference)?;
+        unreachable!("exec returned");
+    };
+
+    let id = format!("run-{}-{:x}", std::process::id(), nanos());
+    let dir = data_dir.join("containers").join(&id);
+    let result = run_in(&args, &store, &record, &id, &dir);
+    let _ = store.release(&id);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn local_image(store: &ImageStore, reference: &ImageRef) -> Result<Option<ImageRecord>> {
+    Ok(store
+        .resolve(reference)?
+        .filter(|r| r.layers.iter().all(|l| store.has_layer(&l.diff_id))))
+}
+
+fn pull_then_reexec(args: &RunArgs, reference: ImageRef) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(super::image::pull(&args.registry, &reference, None, false))?;
+    drop(runtime);
+    use std::os::unix::process::CommandExt;
+    let err = std::process::Command::new("/proc/self/exe")
+        .args(std::env::args_os().skip(1))
+        .exec();
+    bail!("re-executing drover: {err}")
+}
+
+fn nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+fn run_in(
+    args: &RunArgs,
+    store: &ImageStore,
+    record: &ImageRecord,
+    id: &str,
+    dir: &std::path::Path,
+) -> Result<i32> {
+    store.lease(id, &record.manifest_digest)?;
+    for sub in ["upper", "work", "rootfs"] {
+        std::fs::create_dir_all(dir.join(sub))
+            .with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let hostname = id.to_string();
+    let hosts = dir.join("hosts");
+    std::fs::write(
+        &hosts,
+        format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"),
+    )?;
+    let mut mounts = vec![BindMount {
+        source: hosts,
+        target: "/etc/hosts".into(),
+        readonly: true,
+        noexec: false,
+    }];
+    if std::path::Path::new("/etc/resolv.conf").exists() {
+        let resolv = dir.join("resolv.conf");
+        std::fs::copy("/etc/resolv.conf", &resolv)?;
+        mounts.push(BindMount {
+            source: resolv,
+            target: "/etc/resolv.conf".into(),
+            readonly: true,
+            noexec: false,
+        });
+    }
+
+    let config = &record.config.config;
+    let mut argv: Vec<String> = match &args.entrypoint {
+        Some(e) => vec![e.clone()],
+        None => config.entrypoint.clone().unwrap_or_default(),
+    };
+    if args.command.is_empty() {
+        if args.entrypoint.is_none() {
+            argv.extend(config.cmd.clone().unwrap_or_default());
+        }
+    } else {
+        argv.extend(args.command.iter().cloned());
+    }
+    if argv.is_empty() {
+        bail!(
+            "image {} has no entrypoint or command; give one",
+            args.image
+        );
+    }
+    let mut env = config.env.clone().unwrap_or_default();
+    for e in &args.env {
+        let key = e.split('=').next().unwrap_or(e);
+        env.retain(|x| x.split('=').next() != Some(key));
+        env.push(e.clone());
+    }
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.push("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+    }
+    env.push(format!("HOSTNAME={hostname}"));
+
+    let spec = TaskSpec {
+        id: id.to_string(),
+        rootfs: Rootfs::Overlay {
+            layers: record
+                .layers
+                .iter()
+                .map(|l| store.layer_fs(&l.diff_id))
+                .collect(),
+            upper: dir.join("upper"),
+            work: dir.join("work"),
+            target: dir.join("rootfs"),
+        },
+        process: Process {
+            args: argv,
+            env,
+            cwd: args
+                .workdir
+                .clone()
+                .or_else(|| config.working_dir.clone())
+                .unwrap_or_else(|| "/".into()),
+            user: args
+                .user
+                .clone()
+                .or_else(|| config.user.clone())
+                .unwrap_or_default(),
+            nofile: None,
+        },
+        hostname: Some(hostname),
+        mounts,
+        netns: args.net.clone(),
+        pid_namespace: true,
+        ipc_namespace: true,
+        security: Security::container_default(),
+    };
+
+    let cgroups = Cgroups::detect(&CgroupConfig::default())?;
+    let mut cgroup = cgroups.task(id)?;
+    let resources = Resources {
+        cpu_shares: args.cpu.map(CpuShares::from_mhz),
+        memory: MemoryLimits {
+            hard: args.memory.map(Bytes::from_mib),
+            reservation: None,
+        },
+        ..Default::default()
+    };
+    cgroup.create(&resources)?;
+    let outcome = (|| -> Result<i32> {
+        runtime::supervise::block_signals();
+        let task = match runtime::launch(&spec, &cgroup, [0, 1, 2]) {
+            Ok(task) => task,
+            // As shells (and `docker run`) report a command that cannot run.
+            Err(e @ RuntimeError::Exec { not_found, .. }) => {
+                eprintln!("Error: {e}");
+                return Ok(if not_found { 127 } else { 126 });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // First signal: pass it on; second: the user means it, kill everything.
+        let status = runtime::supervise::wait_forwarding(&task, |sig, count| {
+            if count == 1 {
+                let _ = runtime::supervise::signal(&task, sig);
+            } else {
+                let _ = cgroup.kill_all(drover_driver::cgroup::Signal::KILL);
+            }
+        })?;
+        if cgroup.oom_killed().unwrap_or(false) {
+            eprintln!(
+                "drover: task {id} was OOM killed (memory limit {} MB)",
+                args.memory.unwrap_or(0)
+            );
+        }
+        Ok(status.shell_code())
+    })();
+    let destroyed = cgroup.destroy();
+    let code = outcome?;
+    destroyed?;
+    Ok(code)
+}
