@@ -74,6 +74,16 @@ impl CgroupAttach {
         Ok(())
     }
 
+    /// Moves process `pid` (and its threads) into the cgroup: the parent's side of the
+    /// same move, so it can happen while the child does other work.
+    pub fn attach_pid(&self, pid: u32) -> std::io::Result<()> {
+        let text = pid.to_string();
+        for (_, fd) in &self.files {
+            rustix::io::write(fd, text.as_bytes())?;
+        }
+        Ok(())
+    }
+
     /// The `cgroup.procs` files this writes to.
     pub fn paths(&self) -> impl Iterator<Item = &Path> {
         self.files.iter().map(|(path, _)| path.as_path())

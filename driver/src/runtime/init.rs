@@ -20,8 +20,10 @@ use super::user;
 pub struct Prepared {
     pub netns: Option<OwnedFd>,
     pub stdio: [i32; 3],
-    /// v1: the child moves itself into its cgroup before anything else.
-    pub attach: Option<crate::cgroup::CgroupAttach>,
+    /// v1: the parent moves the child into its cgroup while the child builds its
+    /// rootfs (each v1 join waits for an RCU grace period). v2: `None`, the child was
+    /// born in its cgroup.
+    pub joined: Option<Join>,
     pub cgroup2: bool,
     pub confine: confine::Confinement,
 }
@@ -30,6 +32,13 @@ pub struct Prepared {
 pub const REPORT_SETUP: u8 = b'S';
 pub const REPORT_EXEC_NOT_FOUND: u8 = b'N';
 pub const REPORT_EXEC: u8 = b'X';
+
+/// The v1 hand-over: the parent writes one byte to `go` once the child is in its cgroup.
+pub struct Join {
+    pub go: OwnedFd,
+    /// The parent's end's fd number, which the child closes.
+    pub parent_end: i32,
+}
 
 /// Runs in the child; never returns. Failures go to `report` (the launcher reads them)
 /// and the child exits 127.
@@ -69,24 +78,31 @@ fn init(spec: &TaskSpec, p: &Prepared) -> Result<Infallible, Failure> {
             return Err(errno("prctl(PR_SET_PDEATHSIG)").into());
         }
     }
-    if let Some(attach) = &p.attach {
-        attach
-            .attach_current()
-            .map_err(|e| format!("joining the task's cgroup: {e}"))?;
-    }
-    // Born (v2) or moved (v1) into its cgroup, the task now makes that its cgroup root.
-    // SAFETY: unshare/setns take no pointers.
-    unsafe {
-        if libc::unshare(libc::CLONE_NEWCGROUP) != 0 {
-            return Err(errno("unshare(CLONE_NEWCGROUP)").into());
+    // SAFETY: setns takes no pointers.
+    if let Some(ns) = &p.netns {
+        if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            return Err(errno("joining the network namespace").into());
         }
-        if let Some(ns) = &p.netns {
-            if libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) != 0 {
-                return Err(errno("joining the network namespace").into());
+    }
+    match &p.joined {
+        // v2: born in its cgroup; the namespace must exist before cgroupfs is mounted.
+        None => {
+            enter_cgroup_namespace()?;
+            rootfs::enter(spec, p.cgroup2)?;
+        }
+        Some(join) => {
+            // SAFETY: closing our copy of the parent's end, so a dead parent reads as EOF.
+            unsafe { libc::close(join.parent_end) };
+            rootfs::enter(spec, p.cgroup2)?;
+            let mut byte = [0u8; 1];
+            if !matches!(rustix::io::read(&join.go, &mut byte), Ok(1)) {
+                return Err("the supervisor could not move the task into its cgroup"
+                    .to_string()
+                    .into());
             }
+            enter_cgroup_namespace()?;
         }
     }
-    rootfs::enter(spec, p.cgroup2)?;
     // The supervisor blocks signals to forward them; the task starts with none blocked.
     // SAFETY: an empty, initialised signal set.
     unsafe {
@@ -182,6 +198,15 @@ fn init(spec: &TaskSpec, p: &Prepared) -> Result<Infallible, Failure> {
 
 /// `argv[0]` as given if it has a `/`, else the first executable match in the task's
 /// `PATH` (looked up inside the task's root, after the pivot).
+/// In its cgroup now, the task makes that its cgroup root (CVE-2022-0492).
+fn enter_cgroup_namespace() -> Result<(), String> {
+    // SAFETY: unshare takes no pointers.
+    if unsafe { libc::unshare(libc::CLONE_NEWCGROUP) } != 0 {
+        return Err(errno("unshare(CLONE_NEWCGROUP)"));
+    }
+    Ok(())
+}
+
 fn find_program(spec: &TaskSpec) -> Result<CString, String> {
     let arg0 = spec.process.args.first().ok_or("no command to run")?;
     if arg0.contains('/') {

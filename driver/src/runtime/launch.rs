@@ -13,7 +13,7 @@ use crate::cgroup::{Cgroup, CgroupManager, CgroupVersion};
 
 use super::confine;
 use super::error::RuntimeError;
-use super::init::{self, Prepared};
+use super::init::{self, Join, Prepared};
 use super::spec::{Rootfs, TaskSpec};
 
 /// A started task.
@@ -89,10 +89,27 @@ pub fn launch(
         })?)),
         None => None,
     };
+    let go = match &attach {
+        Some(_) => Some(
+            rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+                .map_err(|e| start_err(format!("pipe: {e}")))?,
+        ),
+        None => None,
+    };
+    let (joined, go_writer) = match go {
+        Some((r, w)) => (
+            Some(Join {
+                go: r,
+                parent_end: w.as_raw_fd(),
+            }),
+            Some(w),
+        ),
+        None => (None, None),
+    };
     let prepared = Prepared {
         netns,
         stdio,
-        attach,
+        joined,
         cgroup2: v2,
         confine: confine::prepare(&spec.security).map_err(&start_err)?,
     };
@@ -144,6 +161,21 @@ pub fn launch(
     }
     drop(report_w);
     drop(prepared);
+    if let (Some(attach), Some(go)) = (&attach, go_writer) {
+        // The child builds its rootfs meanwhile; it waits for this byte before it makes
+        // its cgroup namespace and execs.
+        if let Err(e) = attach
+            .attach_pid(pid as u32)
+            .and_then(|()| rustix::io::write(&go, b"1").map(drop).map_err(Into::into))
+        {
+            // SAFETY: killing and reaping our own child.
+            unsafe {
+                libc::kill(pid as i32, libc::SIGKILL);
+                libc::waitpid(pid as i32, std::ptr::null_mut(), 0);
+            }
+            return Err(start_err(format!("moving the task into its cgroup: {e}")));
+        }
+    }
     // SAFETY: clone3 stored a new pidfd we now own.
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
     let mut report = Vec::new();

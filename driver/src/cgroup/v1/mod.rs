@@ -44,6 +44,8 @@ pub struct V1 {
     mounts: V1Mounts,
     clock_ticks: u64,
     oom_baseline: Option<OomCounter>,
+    /// Whether the task joins the cpuset hierarchy (only with reserved cores).
+    cpuset: bool,
 }
 
 impl V1 {
@@ -64,6 +66,7 @@ impl V1 {
             mounts,
             clock_ticks: clock_ticks_per_second(),
             oom_baseline: None,
+            cpuset: false,
         })
     }
 
@@ -109,8 +112,33 @@ impl V1 {
             .expect("memory is a required controller")
     }
 
+    /// The hierarchies a task joins. Every v1 join is a `cgroup.procs` write that waits for
+    /// an RCU grace period (milliseconds each), so only the ones in use: not `devices`
+    /// (device rules are not written yet), `cpuset` only for reserved cores. `dirs()`
+    /// still lists all, so destroy finds whatever an earlier agent created.
+    fn member_mounts(&self) -> Vec<(PathBuf, bool)> {
+        let devices = self
+            .mounts
+            .get(V1Controller::Devices)
+            .map(Path::to_path_buf);
+        let shared = |mount: &PathBuf| {
+            self.mounts.iter().any(|(c, m)| {
+                m == mount.as_path() && c != V1Controller::Devices && c != V1Controller::Cpuset
+            })
+        };
+        self.distinct_mounts()
+            .into_iter()
+            .filter(|(mount, is_cpuset)| {
+                if *is_cpuset && !self.cpuset {
+                    return shared(mount);
+                }
+                devices.as_ref() != Some(mount) || shared(mount)
+            })
+            .collect()
+    }
+
     fn create_dirs(&self) -> Result<()> {
-        for (mount, is_cpuset) in self.distinct_mounts() {
+        for (mount, is_cpuset) in self.member_mounts() {
             let mut dir = mount;
             for component in self.relative.components() {
                 dir.push(component);
@@ -291,6 +319,7 @@ impl CgroupManager for V1 {
                 self.required_dir(controller)?;
             }
         }
+        self.cpuset = resources.cpuset.is_some();
         tracing::debug!(task = %self.task_id, cgroup = %self.relative.display(), "creating v1 cgroup");
         let created = self
             .create_dirs()
@@ -311,14 +340,19 @@ impl CgroupManager for V1 {
     }
 
     fn add_pid(&self, pid: u32) -> Result<()> {
-        for dir in self.dirs() {
+        for (mount, _) in self.member_mounts() {
+            let dir = mount.join(&self.relative);
             fs::write(&dir.join("cgroup.procs"), &pid.to_string())?;
         }
         Ok(())
     }
 
     fn prepare_attach(&self) -> Result<CgroupAttach> {
-        let dirs = self.dirs();
+        let dirs: Vec<PathBuf> = self
+            .member_mounts()
+            .into_iter()
+            .map(|(mount, _)| mount.join(&self.relative))
+            .collect();
         CgroupAttach::open(dirs.iter().map(PathBuf::as_path))
     }
 
