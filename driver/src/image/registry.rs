@@ -181,7 +181,11 @@ impl Session {
         for (i, host) in endpoints.iter().enumerate() {
             let session = Session::new(config, image, host, creds);
             let reference = session.reference.clone();
-            match session.fetch_manifest(&reference).await {
+            let fetched = async {
+                session.authenticate().await?;
+                session.fetch_manifest(&reference).await
+            };
+            match fetched.await {
                 Ok(fetched) => return Ok((session, fetched)),
                 Err(e) if i < last => {
                     tracing::warn!(mirror = %host, image = %image, error = %e, "mirror failed, trying next");
@@ -190,6 +194,20 @@ impl Session {
             }
         }
         unreachable!("endpoints always ends with the registry itself")
+    }
+
+    /// With credentials, authenticates first: oci-client's implicit token request drops a
+    /// token server's refusal and retries anonymously, so a wrong password would read
+    /// like a missing one. The token it gets is cached for the requests that follow.
+    async fn authenticate(&self) -> Result<(), ImageError> {
+        if matches!(self.auth, RegistryAuth::Anonymous) {
+            return Ok(());
+        }
+        self.client
+            .auth(&self.reference, &self.auth, oci_client::RegistryOperation::Pull)
+            .await
+            .map(drop)
+            .map_err(|e| self.error(e))
     }
 
     /// Fetches the manifest of the session's image, or of `digest` in the same repository.
