@@ -5,6 +5,13 @@ mod cli;
 use clap::Parser;
 
 fn main() {
+    // The per-task shim is this binary too; it must stay small, so it starts before
+    // anything else (no argument parser, no logging, no async runtime).
+    let mut raw = std::env::args_os();
+    if raw.nth(1).as_deref() == Some(std::ffi::OsStr::new("shim")) {
+        let dir = raw.next().map(std::path::PathBuf::from).unwrap_or_default();
+        std::process::exit(drover_driver::runtime::shim::main(&dir));
+    }
     let args = cli::args::normalise(std::env::args());
     let cli = cli::Cli::parse_from(args);
     tracing_subscriber::fmt()

@@ -10,7 +10,10 @@ use drover_driver::cgroup::{
     Bytes, CgroupConfig, CgroupManager, Cgroups, CpuShares, MemoryLimits, Resources,
 };
 use drover_driver::image::{ImageRecord, ImageRef, ImageStore, StoreLimits};
-use drover_driver::runtime::{self, BindMount, Process, Rootfs, RuntimeError, Security, TaskSpec};
+use drover_driver::runtime::{
+    self, BindMount, Driver, DriverConfig, LogConfig, Process, Rootfs, RuntimeError, Security,
+    StartRequest, TaskSpec,
+};
 
 use super::image::RegistryArgs;
 
@@ -37,6 +40,10 @@ pub struct RunArgs {
     /// Replace the image's entrypoint
     #[arg(long)]
     pub entrypoint: Option<String>,
+    /// Start the task under its shim, print its handle (JSON) and exit; the task keeps
+    /// running, its output goes to DATA_DIR/containers/ID/logs
+    #[arg(long, short = 'd')]
+    pub detach: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
     /// Image to run
@@ -63,8 +70,10 @@ pub fn run(args: RunArgs) -> Result<i32> {
     let id = format!("run-{}-{:x}", std::process::id(), nanos());
     let dir = data_dir.join("containers").join(&id);
     let result = run_in(&args, &store, &record, &id, &dir);
-    let _ = store.release(&id);
-    let _ = std::fs::remove_dir_all(&dir);
+    if !args.detach || result.is_err() {
+        let _ = store.release(&id);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     result
 }
 
@@ -101,6 +110,41 @@ fn run_in(
     dir: &std::path::Path,
 ) -> Result<i32> {
     store.lease(id, &record.manifest_digest)?;
+    let spec = task_spec(args, record, store, id, dir)?;
+    let resources = Resources {
+        cpu_shares: args.cpu.map(CpuShares::from_mhz),
+        memory: MemoryLimits {
+            hard: args.memory.map(Bytes::from_mib),
+            reservation: None,
+        },
+        ..Default::default()
+    };
+    if args.detach {
+        let driver = Driver::new(DriverConfig {
+            shim_exe: std::env::current_exe().context("finding the drover binary")?,
+            cgroup_parent: "drover".into(),
+        })?;
+        let handle = driver.start(StartRequest {
+            spec,
+            resources,
+            logs: LogConfig::new(dir.join("logs"), "task"),
+            state_dir: dir.to_path_buf(),
+        })?;
+        println!("{}", serde_json::to_string(&handle)?);
+        return Ok(0);
+    }
+    foreground(args, &spec, &resources, id)
+}
+
+/// The task as `container run` describes it: the image's entrypoint, command, env,
+/// working dir and user, overridden by the flags.
+fn task_spec(
+    args: &RunArgs,
+    record: &ImageRecord,
+    store: &ImageStore,
+    id: &str,
+    dir: &std::path::Path,
+) -> Result<TaskSpec> {
     for sub in ["upper", "work", "rootfs"] {
         std::fs::create_dir_all(dir.join(sub))
             .with_context(|| format!("creating {}", dir.display()))?;
@@ -157,7 +201,7 @@ fn run_in(
     }
     env.push(format!("HOSTNAME={hostname}"));
 
-    let spec = TaskSpec {
+    Ok(TaskSpec {
         id: id.to_string(),
         rootfs: Rootfs::Overlay {
             layers: record
@@ -190,22 +234,16 @@ fn run_in(
         pid_namespace: true,
         ipc_namespace: true,
         security: Security::container_default(),
-    };
+    })
+}
 
+fn foreground(args: &RunArgs, spec: &TaskSpec, resources: &Resources, id: &str) -> Result<i32> {
     let cgroups = Cgroups::detect(&CgroupConfig::default())?;
     let mut cgroup = cgroups.task(id)?;
-    let resources = Resources {
-        cpu_shares: args.cpu.map(CpuShares::from_mhz),
-        memory: MemoryLimits {
-            hard: args.memory.map(Bytes::from_mib),
-            reservation: None,
-        },
-        ..Default::default()
-    };
-    cgroup.create(&resources)?;
+    cgroup.create(resources)?;
     let outcome = (|| -> Result<i32> {
         runtime::supervise::block_signals();
-        let task = match runtime::launch(&spec, &cgroup, [0, 1, 2]) {
+        let task = match runtime::launch(spec, &cgroup, [0, 1, 2]) {
             Ok(task) => task,
             // As shells (and `docker run`) report a command that cannot run.
             Err(e @ RuntimeError::Exec { not_found, .. }) => {

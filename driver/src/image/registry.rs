@@ -204,7 +204,11 @@ impl Session {
             return Ok(());
         }
         self.client
-            .auth(&self.reference, &self.auth, oci_client::RegistryOperation::Pull)
+            .auth(
+                &self.reference,
+                &self.auth,
+                oci_client::RegistryOperation::Pull,
+            )
             .await
             .map(drop)
             .map_err(|e| self.error(e))

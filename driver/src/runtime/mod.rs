@@ -6,16 +6,24 @@
 //! `security`) and execs.
 
 mod confine;
+pub mod driver;
 pub mod error;
 mod init;
 pub mod inroot;
 pub mod launch;
+pub mod logs;
 mod rootfs;
 pub mod security;
+pub mod shim;
 pub mod spec;
 pub mod supervise;
 pub mod user;
 
+pub use driver::{
+    Driver, DriverConfig, DriverError, Fingerprint, Recovered, StartRequest, TaskHandle,
+};
 pub use error::RuntimeError;
 pub use launch::{launch, wait, ExitStatus, Launched};
+pub use logs::LogConfig;
+pub use shim::TaskExit;
 pub use spec::{BindMount, Process, Rootfs, Security, TaskSpec};

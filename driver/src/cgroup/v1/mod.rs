@@ -129,7 +129,9 @@ impl V1 {
         self.distinct_mounts()
             .into_iter()
             .filter(|(mount, is_cpuset)| {
-                if *is_cpuset && !self.cpuset {
+                // Another process (the shim) may attach a cgroup this one created: the
+                // cpuset directory's existence says whether cores were reserved.
+                if *is_cpuset && !self.cpuset && !mount.join(&self.relative).is_dir() {
                     return shared(mount);
                 }
                 devices.as_ref() != Some(mount) || shared(mount)

@@ -1,0 +1,296 @@
+//! The driver API with real shims (the `drover` binary), real namespaces and cgroups, and
+//! images from the test registry: start, logs, exit, stop, stats, OOM, and tasks that
+//! outlive the process that started them.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use drover_driver::cgroup::{Bytes, MemoryLimits, Resources};
+use drover_driver::image::{ImageRef, ImageStore, StoreLimits};
+use drover_driver::runtime::{
+    Driver, DriverConfig, LogConfig, Process, Recovered, Rootfs, Security, StartRequest,
+    TaskHandle, TaskSpec,
+};
+
+fn registry() -> String {
+    let dir =
+        std::env::var("DROVER_TESTENV_DIR").unwrap_or_else(|_| "/var/tmp/drover-testenv".into());
+    let env = std::fs::read_to_string(Path::new(&dir).join("env"))
+        .expect("start the test environment first: scripts/testenv/up (scripts/test does)");
+    env.lines()
+        .find_map(|l| {
+            l.trim_start_matches("export ")
+                .strip_prefix("DROVER_TEST_REGISTRY=")
+        })
+        .expect("DROVER_TEST_REGISTRY")
+        .trim_matches('"')
+        .to_string()
+}
+
+struct Env {
+    dir: tempfile::TempDir,
+    driver: Driver,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        // Tasks are destroyed by each test; the test-unique cgroup parent goes last.
+        let _ = self.driver.cleanup();
+    }
+}
+
+impl Env {
+    fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("drover-test-driver-")
+            .tempdir_in("/var/tmp")
+            .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_drover"))
+            .args(["image", "pull", "-q", "--data-dir"])
+            .arg(dir.path())
+            .arg(format!("{}/library/busybox:latest", registry()))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let driver = Driver::new(DriverConfig {
+            shim_exe: PathBuf::from(env!("CARGO_BIN_EXE_drover")),
+            cgroup_parent: format!("drover-test-{}", std::process::id()).into(),
+        })
+        .unwrap();
+        Env { dir, driver }
+    }
+
+    fn data(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A busybox task running `sh -c script`.
+    fn request(&self, name: &str, script: &str, resources: Resources) -> StartRequest {
+        let store = ImageStore::open(self.data().join("image"), StoreLimits::default()).unwrap();
+        let image = ImageRef::parse(&format!("{}/library/busybox:latest", registry())).unwrap();
+        let record = store.resolve(&image).unwrap().expect("busybox pulled");
+        let state = self.data().join("tasks").join(name);
+        StartRequest {
+            spec: TaskSpec {
+                id: format!("{name}-{}", std::process::id()),
+                rootfs: Rootfs::Overlay {
+                    layers: record
+                        .layers
+                        .iter()
+                        .map(|l| store.layer_fs(&l.diff_id))
+                        .collect(),
+                    upper: state.join("upper"),
+                    work: state.join("work"),
+                    target: state.join("rootfs"),
+                },
+                process: Process {
+                    args: vec!["sh".into(), "-c".into(), script.into()],
+                    env: vec!["PATH=/bin".into()],
+                    cwd: "/".into(),
+                    user: String::new(),
+                    nofile: None,
+                },
+                hostname: Some(name.into()),
+                mounts: vec![],
+                netns: None,
+                pid_namespace: true,
+                ipc_namespace: true,
+                security: Security::container_default(),
+            },
+            resources,
+            logs: LogConfig::new(self.data().join("alloc/logs"), name),
+            state_dir: state,
+        }
+    }
+
+    fn log(&self, name: &str, stream: &str) -> String {
+        std::fs::read_to_string(self.data().join(format!("alloc/logs/{name}.{stream}.0")))
+            .unwrap_or_default()
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_task_runs_logs_its_output_and_reports_its_exit() {
+    let env = Env::new();
+    let fp = env.driver.fingerprint();
+    assert!(fp.healthy, "{fp:?}");
+    let handle = env
+        .driver
+        .start(env.request(
+            "hello",
+            "echo out; echo err >&2; hostname; exit 7",
+            Resources::default(),
+        ))
+        .unwrap();
+    let exit = runtime().block_on(env.driver.wait(&handle)).unwrap();
+    assert_eq!((exit.code, exit.signal, exit.oom_killed), (7, None, false));
+    assert_eq!(env.log("hello", "stdout"), "out\nhello\n");
+    assert_eq!(env.log("hello", "stderr"), "err\n");
+    env.driver.destroy(&handle).unwrap();
+    assert!(!handle.state_dir.exists());
+
+    // A command that is not in the image fails the start, with the reason.
+    let mut req = env.request("missing2", "", Resources::default());
+    req.spec.process.args = vec!["no-such-program".into()];
+    let err2 = env.driver.start(req).unwrap_err().to_string();
+    assert!(
+        err2.contains("no-such-program") && err2.contains("not found"),
+        "{err2}"
+    );
+}
+
+#[test]
+fn stop_sends_the_kill_signal_then_kills_after_the_timeout() {
+    let env = Env::new();
+    let rt = runtime();
+    let polite = env
+        .driver
+        .start(env.request(
+            "polite",
+            "trap 'echo got TERM; exit 0' TERM; while true; do sleep 0.05; done",
+            Resources::default(),
+        ))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let exit = rt
+        .block_on(
+            env.driver
+                .stop(&polite, libc::SIGTERM, Duration::from_secs(5)),
+        )
+        .unwrap();
+    assert_eq!((exit.code, exit.signal), (0, None));
+    assert!(env.log("polite", "stdout").contains("got TERM"));
+
+    let stubborn = env
+        .driver
+        .start(env.request(
+            "stubborn",
+            "trap '' TERM INT; while true; do sleep 0.05; done",
+            Resources::default(),
+        ))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let exit = rt
+        .block_on(
+            env.driver
+                .stop(&stubborn, libc::SIGTERM, Duration::from_millis(500)),
+        )
+        .unwrap();
+    assert_eq!(exit.signal, Some(libc::SIGKILL));
+    assert!(started.elapsed() >= Duration::from_millis(500));
+    for h in [polite, stubborn] {
+        env.driver.destroy(&h).unwrap();
+    }
+}
+
+#[test]
+fn stats_come_from_cgroup_files_and_oom_kills_are_reported() {
+    let env = Env::new();
+    let busy = env
+        .driver
+        .start(env.request(
+            "busy",
+            "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; sleep 5",
+            Resources::default(),
+        ))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let stats = env.driver.stats(&busy).unwrap();
+    assert!(stats.cpu.total > Duration::from_millis(50), "{stats:?}");
+    assert!(stats.memory.usage.0 > 0, "{stats:?}");
+    env.driver.destroy(&busy).unwrap();
+
+    let limits = Resources {
+        memory: MemoryLimits {
+            hard: Some(Bytes::from_mib(32)),
+            reservation: None,
+        },
+        ..Default::default()
+    };
+    let hog = env
+        .driver
+        .start(env.request(
+            "hog",
+            "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo ${#x}",
+            limits,
+        ))
+        .unwrap();
+    let exit = runtime().block_on(env.driver.wait(&hog)).unwrap();
+    assert!(exit.oom_killed, "{exit:?}");
+    env.driver.destroy(&hog).unwrap();
+}
+
+/// The process that started a task goes away (as an agent killed with -9 does): the task
+/// keeps running and logging under its shim, a new driver recovers it from the handle,
+/// and an exit that happened meanwhile is reported afterwards.
+#[test]
+fn tasks_outlive_the_process_that_started_them() {
+    let env = Env::new();
+    let start_detached = |script: &str| -> TaskHandle {
+        let out = Command::new(env!("CARGO_BIN_EXE_drover"))
+            .args(["container", "run", "-detach", "--data-dir"])
+            .arg(env.data())
+            .arg(format!("{}/library/busybox:latest", registry()))
+            .args(["sh", "-c", script])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    // The starter has exited: the shim now belongs to init, in its own session.
+    let running = start_detached("i=0; while true; do echo line $i; i=$((i+1)); sleep 0.05; done");
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", running.shim_pid)).unwrap();
+    let ppid: i32 = stat[stat.rfind(')').unwrap() + 2..]
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_ne!(ppid, std::process::id() as i32);
+
+    let driver = Driver::new(DriverConfig {
+        shim_exe: PathBuf::from(env!("CARGO_BIN_EXE_drover")),
+        cgroup_parent: "drover".into(),
+    })
+    .unwrap();
+    assert_eq!(driver.recover(&running).unwrap(), Recovered::Running);
+    let log = running.state_dir.join("logs/task.stdout.0");
+    let before = std::fs::read_to_string(&log).unwrap().lines().count();
+    std::thread::sleep(Duration::from_millis(500));
+    let after = std::fs::read_to_string(&log).unwrap();
+    assert!(after.lines().count() > before, "logs stopped flowing");
+    // No line lost: the counter runs without gaps.
+    for (i, line) in after.lines().enumerate() {
+        assert_eq!(line, format!("line {i}"));
+    }
+    let exit = runtime()
+        .block_on(driver.stop(&running, libc::SIGKILL, Duration::from_secs(5)))
+        .unwrap();
+    assert_eq!(exit.signal, Some(libc::SIGKILL));
+    driver.destroy(&running).unwrap();
+
+    let finished = start_detached("sleep 0.3; exit 3");
+    std::thread::sleep(Duration::from_millis(1500));
+    match driver.recover(&finished).unwrap() {
+        Recovered::Exited(exit) => assert_eq!(exit.code, 3),
+        other => panic!("expected an exit, got {other:?}"),
+    }
+    driver.destroy(&finished).unwrap();
+}
