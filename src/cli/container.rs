@@ -25,6 +25,9 @@ pub struct RunArgs {
     /// CPU share in MHz, as Nomad's `cpu`
     #[arg(long)]
     pub cpu: Option<u64>,
+    /// Most processes the task may have (pids.max): a fork bomb stops here
+    #[arg(long, default_value_t = 4096)]
+    pub pids: u64,
     /// Network namespace to join (path); default: the host's network
     #[arg(long)]
     pub net: Option<PathBuf>,
@@ -117,6 +120,7 @@ fn run_in(
             hard: args.memory.map(Bytes::from_mib),
             reservation: None,
         },
+        pids_max: Some(args.pids),
         ..Default::default()
     };
     if args.detach {

@@ -1,42 +1,41 @@
 //! The last steps before exec, which take privileges away: capabilities, the user
 //! switch, no_new_privs and the seccomp filter (installed last). What can be computed
-//! before cloning is (`prepare`), so the child only makes syscalls (`apply`).
+//! before cloning is (`prepare`: parsing, compiling the filter), so the child only makes
+//! raw syscalls (`apply`), in the order `security` documents.
 
+use super::security::{caps, CapSet, Hardening, UserIds};
 use super::spec::Security;
 use super::user::User;
 
 /// Everything `apply` needs, computed on the host side.
 pub struct Confinement {
-    no_new_privileges: bool,
+    hardening: Hardening,
 }
 
 pub fn prepare(security: &Security) -> Result<Confinement, String> {
-    Ok(Confinement {
-        no_new_privileges: security.no_new_privileges,
-    })
+    let caps = match &security.capabilities {
+        Some(names) => CapSet::parse_list(names).map_err(|e| e.to_string())?,
+        // No list: everything the kernel supports (raw_exec runs as the agent would).
+        None => caps::supported().map_err(|e| e.to_string())?,
+    };
+    let hardening = Hardening::new(
+        caps,
+        security.ambient_for_non_root,
+        security.no_new_privileges,
+        security.seccomp,
+    )
+    .map_err(|e| format!("seccomp: {e}"))?;
+    Ok(Confinement { hardening })
 }
 
-fn errno(what: &str) -> String {
-    format!("{what}: {}", std::io::Error::last_os_error())
-}
-
-/// Switches to the task's user and confines it. Runs in the task's init.
+/// Switches to the task's user and confines it. Runs in the task's init; after it only
+/// `execve` may follow.
 pub fn apply(c: &Confinement, user: &User) -> Result<(), String> {
-    let groups: Vec<libc::gid_t> = user.groups.clone();
-    // SAFETY: plain syscalls with valid arguments in the single-threaded init.
-    unsafe {
-        if libc::setgroups(groups.len(), groups.as_ptr()) != 0 {
-            return Err(errno("setgroups"));
-        }
-        if libc::setresgid(user.gid, user.gid, user.gid) != 0 {
-            return Err(errno("setresgid"));
-        }
-        if libc::setresuid(user.uid, user.uid, user.uid) != 0 {
-            return Err(errno("setresuid"));
-        }
-        if c.no_new_privileges && libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
-            return Err(errno("prctl(PR_SET_NO_NEW_PRIVS)"));
-        }
-    }
+    let ids = UserIds {
+        uid: user.uid,
+        gid: user.gid,
+        groups: user.groups.clone(),
+    };
+    c.hardening.apply(Some(&ids)).map_err(|e| e.to_string())?;
     Ok(())
 }

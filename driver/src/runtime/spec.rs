@@ -75,6 +75,10 @@ pub struct Security {
     /// Capability names the task keeps (`CAP_CHOWN` …); `None` = all (privileged, for
     /// raw_exec which runs as the agent does).
     pub capabilities: Option<Vec<String>>,
+    /// Also raise them into the ambient set for a non-root user, as Nomad's exec driver
+    /// does; Docker (and the container driver) does not.
+    #[serde(default)]
+    pub ambient_for_non_root: bool,
     pub no_new_privileges: bool,
     /// Install the default seccomp filter.
     pub seccomp: bool,
@@ -112,6 +116,7 @@ impl Security {
                     .map(|c| c.to_string())
                     .collect(),
             ),
+            ambient_for_non_root: false,
             no_new_privileges: true,
             seccomp: true,
             harden_proc: true,
