@@ -178,9 +178,15 @@ mod tests {
         // Through a symlink whose in-root target is missing: refused or created inside,
         // never outside.
         if ensure(root.as_fd(), "/escape/x", Kind::Dir).is_ok() {
-            assert!(root_path.join(outside.strip_prefix("/").unwrap()).join("x").is_dir());
+            assert!(root_path
+                .join(outside.strip_prefix("/").unwrap())
+                .join("x")
+                .is_dir());
         }
-        assert!(!outside.join("x").exists(), "a symlink led outside the root");
+        assert!(
+            !outside.join("x").exists(),
+            "a symlink led outside the root"
+        );
         let err = ensure(root.as_fd(), "/proc", Kind::Dir).unwrap_err();
         assert!(
             err.to_string().contains("mount target /proc is a symlink"),
