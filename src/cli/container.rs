@@ -165,11 +165,10 @@ fn task_spec(
         readonly: true,
         noexec: false,
     }];
+    // The host's resolver config, read-only: the task shares the host's network.
     if std::path::Path::new("/etc/resolv.conf").exists() {
-        let resolv = dir.join("resolv.conf");
-        std::fs::copy("/etc/resolv.conf", &resolv)?;
         mounts.push(BindMount {
-            source: resolv,
+            source: "/etc/resolv.conf".into(),
             target: "/etc/resolv.conf".into(),
             readonly: true,
             noexec: false,

@@ -191,11 +191,19 @@ impl ImageStore {
 
     /// Writes a file whole or not at all: temp file in `tmp/`, then rename.
     fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<(), ImageError> {
+        self.write_whole(path, bytes, true)
+    }
+
+    /// Whole or not at all; `durable` also syncs the data first (records and refs). A
+    /// lease needs no sync: after a crash its task is gone too.
+    fn write_whole(&self, path: &Path, bytes: &[u8], durable: bool) -> Result<(), ImageError> {
         let tmp = self.tmp_path("file");
         let result = (|| {
             let mut f = File::create(&tmp)?;
             f.write_all(bytes)?;
-            f.sync_data()?;
+            if durable {
+                f.sync_data()?;
+            }
             fs::rename(&tmp, path)
         })();
         if result.is_err() {
@@ -351,7 +359,7 @@ impl ImageStore {
     /// Records that `holder` (a task) uses an image, so gc keeps it.
     pub fn lease(&self, holder: &str, manifest_digest: &str) -> Result<(), ImageError> {
         let path = self.root.join("leases").join(sanitise(holder));
-        self.write_atomic(&path, manifest_digest.as_bytes())
+        self.write_whole(&path, manifest_digest.as_bytes(), false)
     }
 
     pub fn release(&self, holder: &str) -> Result<(), ImageError> {

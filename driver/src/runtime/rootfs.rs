@@ -98,6 +98,11 @@ fn open_dev_null() -> Result<File, String> {
 /// Sets up the rootfs and pivots into it. `cgroup2` says whether to mount the task's
 /// cgroup namespace at /sys/fs/cgroup.
 pub fn enter(spec: &TaskSpec, cgroup2: bool) -> Result<(), String> {
+    // No filesystem isolation means no mount namespace of its own: touching mounts here
+    // would change the host's.
+    if matches!(spec.rootfs, Rootfs::Host) {
+        return Ok(());
+    }
     // Nothing we mount may propagate back to the host's namespace.
     m::mount_change(
         "/",
@@ -106,7 +111,7 @@ pub fn enter(spec: &TaskSpec, cgroup2: bool) -> Result<(), String> {
     .map_err(|e| err("making / private", e))?;
     let dev_null = open_dev_null()?;
     let target = match &spec.rootfs {
-        Rootfs::Host => return Ok(()),
+        Rootfs::Host => unreachable!("handled above"),
         Rootfs::Overlay {
             layers,
             upper,
@@ -217,11 +222,13 @@ fn mount_overlay(
         work.display()
     );
     let data = std::ffi::CString::new(data).map_err(|e| err("overlay options", e))?;
+    // nodev: a device node in the image, or one the task makes (Docker's capabilities
+    // include CAP_MKNOD), never opens; only /dev's own devices do (see `setup_dev`).
     m::mount(
         "overlay",
         target,
         "overlay",
-        MountFlags::empty(),
+        MountFlags::NODEV,
         data.as_c_str(),
     )
     .map_err(|e| err(format!("mounting overlay at {}", target.display()), e))
@@ -294,7 +301,29 @@ fn setup_dev(root: BorrowedFd) -> Result<(), String> {
         nosuid | MountFlags::NODEV,
         "mode=1777,size=65536k",
     )?;
-    sub("mqueue", "mqueue", nosuid | MountFlags::NODEV, "")
+    sub("mqueue", "mqueue", nosuid | MountFlags::NODEV, "")?;
+    // A task with CAP_MKNOD (in Docker's default set) could make and open any device in
+    // a writable /dev: the host's disks, /dev/kmsg. runc stops that with the device
+    // cgroup; here /dev itself becomes nodev (as the rootfs is) and each default device
+    // is a bind mount of itself, which keeps the dev-allowing flags it was cloned with.
+    for (name, _, _) in DEVICES {
+        let fd = rfs::openat(
+            &dev,
+            *name,
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| err(format!("/dev/{name}"), e))?;
+        m::mount_bind(fd_path(&fd).as_str(), fd_path(&fd).as_str())
+            .map_err(|e| err(format!("binding /dev/{name}"), e))?;
+    }
+    // The remount changes only this mount's flags (atime kept), not the binds below.
+    m::mount_remount(
+        fd_path(&dev).as_str(),
+        MountFlags::BIND | MountFlags::NOSUID | MountFlags::NODEV,
+        "",
+    )
+    .map_err(|e| err("making /dev nodev", e))
 }
 
 fn bind(root: BorrowedFd, b: &BindMount) -> Result<(), String> {
