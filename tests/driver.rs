@@ -294,3 +294,111 @@ fn tasks_outlive_the_process_that_started_them() {
     }
     driver.destroy(&finished).unwrap();
 }
+
+fn read_log(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(format!("{name}.stdout.0"))).unwrap_or_default()
+}
+
+/// Nomad's exec driver: a host command in a task dir whose chroot_env directories are
+/// bound read-only, as `nobody`, in its own PID namespace, with /alloc, /local, /secrets.
+#[test]
+fn exec_tasks_run_host_commands_in_a_read_only_chroot() {
+    use drover_driver::runtime::drivers::{exec_spec, ExecTask, TaskDirs};
+    let env = Env::new();
+    let base = env.data().join("alloc-exec");
+    let dirs = TaskDirs {
+        alloc: base.join("alloc"),
+        local: base.join("t/local"),
+        secrets: base.join("t/secrets"),
+    };
+    for d in [&dirs.alloc, &dirs.local, &dirs.secrets] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    std::fs::write(dirs.local.join("hello"), "from local\n").unwrap();
+    let root = base.join("t/root");
+    std::fs::create_dir_all(&root).unwrap();
+    let marker = format!("/usr/drover-test-exec-{}", std::process::id());
+    let spec = exec_spec(&ExecTask {
+        id: format!("exec-{}", std::process::id()),
+        command: "/bin/sh".into(),
+        args: vec![
+            "-c".into(),
+            format!("id -u; cat /local/hello; echo $$; touch {marker} 2>/dev/null || echo ro; ls /alloc >/dev/null && echo alloc; grep CapEff /proc/self/status"),
+        ],
+        env: vec!["PATH=/usr/bin:/bin".into()],
+        user: None,
+        work_dir: None,
+        cap_add: vec![],
+        cap_drop: vec![],
+        chroot_env: None,
+        root,
+        dirs,
+    })
+    .unwrap();
+    let logs = env.data().join("exec-logs");
+    let handle = env
+        .driver
+        .start(StartRequest {
+            spec,
+            resources: Resources::default(),
+            logs: LogConfig::new(&logs, "exec"),
+            state_dir: env.data().join("tasks/exec"),
+        })
+        .unwrap();
+    let exit = runtime().block_on(env.driver.wait(&handle)).unwrap();
+    let out = read_log(&logs, "exec");
+    assert_eq!(exit.code, 0, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "65534", "runs as nobody: {out}");
+    assert_eq!(lines[1], "from local");
+    assert_eq!(lines[2], "1", "PID 1 of its own namespace: {out}");
+    assert_eq!(lines[3], "ro", "chroot_env is read-only: {out}");
+    assert_eq!(lines[4], "alloc");
+    // Nomad puts the exec caps in the ambient set of a non-root user (13 caps, no NET_RAW).
+    assert!(lines[5].ends_with("00000000a80405fb"), "{out}");
+    assert!(!Path::new(&marker).exists());
+    env.driver.destroy(&handle).unwrap();
+}
+
+/// raw_exec: the host's filesystem and PID namespace; only the cgroup is the task's.
+#[test]
+fn raw_exec_tasks_share_the_host_but_have_their_cgroup() {
+    use drover_driver::runtime::drivers::{raw_exec_spec, RawExecTask};
+    let env = Env::new();
+    let out_file = env.data().join("raw-out");
+    let spec = raw_exec_spec(&RawExecTask {
+        id: format!("raw-{}", std::process::id()),
+        command: "/bin/sh".into(),
+        args: vec![
+            "-c".into(),
+            format!("echo $$ > {}; cat /proc/self/cgroup", out_file.display()),
+        ],
+        env: vec!["PATH=/usr/bin:/bin".into()],
+        user: None,
+        work_dir: env.data().to_path_buf(),
+    });
+    let logs = env.data().join("raw-logs");
+    let handle = env
+        .driver
+        .start(StartRequest {
+            spec,
+            resources: Resources::default(),
+            logs: LogConfig::new(&logs, "raw"),
+            state_dir: env.data().join("tasks/raw"),
+        })
+        .unwrap();
+    let exit = runtime().block_on(env.driver.wait(&handle)).unwrap();
+    assert_eq!(exit.code, 0);
+    let pid: i32 = std::fs::read_to_string(&out_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(pid, handle.pid, "host PID namespace");
+    let cgroups = read_log(&logs, "raw");
+    assert!(
+        cgroups.contains(&format!("raw-{}", std::process::id())),
+        "{cgroups}"
+    );
+    env.driver.destroy(&handle).unwrap();
+}

@@ -15,8 +15,8 @@ pub struct Confinement {
 pub fn prepare(security: &Security) -> Result<Confinement, String> {
     let caps = match &security.capabilities {
         Some(names) => CapSet::parse_list(names).map_err(|e| e.to_string())?,
-        // No list: everything the kernel supports (raw_exec runs as the agent would).
-        None => caps::supported().map_err(|e| e.to_string())?,
+        // No list: what the supervisor itself holds (raw_exec runs as the agent would).
+        None => CapSet::from_bits_truncate(caps::current().map_err(|e| e.to_string())?.permitted),
     };
     let hardening = Hardening::new(
         caps,

@@ -87,7 +87,7 @@ fn init(spec: &TaskSpec, p: &Prepared) -> Result<Infallible, Failure> {
     match &p.joined {
         // v2: born in its cgroup; the namespace must exist before cgroupfs is mounted.
         None => {
-            enter_cgroup_namespace()?;
+            enter_cgroup_namespace(spec)?;
             rootfs::enter(spec, p.cgroup2)?;
         }
         Some(join) => {
@@ -100,7 +100,7 @@ fn init(spec: &TaskSpec, p: &Prepared) -> Result<Infallible, Failure> {
                     .to_string()
                     .into());
             }
-            enter_cgroup_namespace()?;
+            enter_cgroup_namespace(spec)?;
         }
     }
     // The supervisor blocks signals to forward them; the task starts with none blocked.
@@ -198,8 +198,12 @@ fn init(spec: &TaskSpec, p: &Prepared) -> Result<Infallible, Failure> {
 
 /// `argv[0]` as given if it has a `/`, else the first executable match in the task's
 /// `PATH` (looked up inside the task's root, after the pivot).
-/// In its cgroup now, the task makes that its cgroup root (CVE-2022-0492).
-fn enter_cgroup_namespace() -> Result<(), String> {
+/// In its cgroup now, the task makes that its cgroup root (CVE-2022-0492). Not for
+/// raw_exec, which is not isolated at all.
+fn enter_cgroup_namespace(spec: &TaskSpec) -> Result<(), String> {
+    if matches!(spec.rootfs, super::spec::Rootfs::Host) {
+        return Ok(());
+    }
     // SAFETY: unshare takes no pointers.
     if unsafe { libc::unshare(libc::CLONE_NEWCGROUP) } != 0 {
         return Err(errno("unshare(CLONE_NEWCGROUP)"));

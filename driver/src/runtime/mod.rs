@@ -7,6 +7,7 @@
 
 mod confine;
 pub mod driver;
+pub mod drivers;
 pub mod error;
 mod init;
 pub mod inroot;
