@@ -9,8 +9,13 @@ fn main() {
     // anything else (no argument parser, no logging, no async runtime).
     let mut raw = std::env::args_os();
     if raw.nth(1).as_deref() == Some(std::ffi::OsStr::new("shim")) {
-        let dir = raw.next().map(std::path::PathBuf::from).unwrap_or_default();
-        std::process::exit(drover_driver::runtime::shim::main(&dir));
+        let rest: Vec<String> = raw.map(|a| a.to_string_lossy().into_owned()).collect();
+        let code = match rest.split_first() {
+            Some((verb, args)) if verb == "exec" => drover_driver::runtime::exec::main(args),
+            Some((dir, _)) => drover_driver::runtime::shim::main(std::path::Path::new(dir)),
+            None => 2,
+        };
+        std::process::exit(code);
     }
     let args = cli::args::normalise(std::env::args());
     let cli = cli::Cli::parse_from(args);

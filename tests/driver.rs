@@ -402,3 +402,78 @@ fn raw_exec_tasks_share_the_host_but_have_their_cgroup() {
     );
     env.driver.destroy(&handle).unwrap();
 }
+
+/// `alloc exec`: a command inside the running task sees its PID namespace, hostname,
+/// root, user and confinement, and returns its own exit code.
+#[test]
+fn exec_runs_commands_inside_a_running_task() {
+    let env = Env::new();
+    let handle = env
+        .driver
+        .start(env.request(
+            "target",
+            "echo task-was-here > /tmp/mark; sleep 30",
+            Resources::default(),
+        ))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let script = "echo $$; hostname; cat /tmp/mark; cat /proc/1/cmdline | tr '\\0' ' '; echo; grep -E 'CapEff|Seccomp:' /proc/self/status";
+    let out = env
+        .driver
+        .exec_command(&handle, &["sh".into(), "-c".into(), script.into()], false)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    let pid: i32 = lines[0].parse().unwrap();
+    assert!(
+        pid > 1 && pid < 100,
+        "a pid of the task's namespace: {text}"
+    );
+    assert_eq!(lines[1], "target");
+    assert_eq!(lines[2], "task-was-here", "the task's own root");
+    // busybox sh execs its last command, so the task's PID 1 is now `sleep`.
+    assert_eq!(lines[3].trim(), "sleep 30", "{text}");
+    assert!(
+        lines[4].ends_with("00000000a80425fb"),
+        "confined like the task: {text}"
+    );
+    assert!(lines[5].ends_with('2'), "seccomp: {text}");
+
+    let code = env
+        .driver
+        .exec_command(&handle, &["sh".into(), "-c".into(), "exit 5".into()], false)
+        .status()
+        .unwrap();
+    assert_eq!(code.code(), Some(5));
+    let missing = env
+        .driver
+        .exec_command(&handle, &["no-such-cmd".into()], false)
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(127));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no-such-cmd"));
+
+    runtime()
+        .block_on(
+            env.driver
+                .stop(&handle, libc::SIGKILL, Duration::from_secs(5)),
+        )
+        .unwrap();
+    let gone = env
+        .driver
+        .exec_command(&handle, &["true".into()], false)
+        .output()
+        .unwrap();
+    assert!(!gone.status.success());
+    assert!(
+        String::from_utf8_lossy(&gone.stderr).contains("not running")
+            || String::from_utf8_lossy(&gone.stderr).contains("exited")
+    );
+    env.driver.destroy(&handle).unwrap();
+}

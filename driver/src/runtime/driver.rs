@@ -346,6 +346,13 @@ impl Driver {
         }
     }
 
+    /// A command that runs `argv` inside the running task (its namespaces, cgroup, user
+    /// and confinement), with or without a TTY; the caller picks its stdio and spawns it.
+    /// Its exit code is the command's.
+    pub fn exec_command(&self, handle: &TaskHandle, argv: &[String], tty: bool) -> Command {
+        super::exec::command(&self.config.shim_exe, handle, argv, tty)
+    }
+
     /// Memory, CPU and pids usage from the task's cgroup files.
     pub fn stats(&self, handle: &TaskHandle) -> Result<Stats, DriverError> {
         self.cgroup(&handle.task_id)?

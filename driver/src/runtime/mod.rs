@@ -9,6 +9,7 @@ mod confine;
 pub mod driver;
 pub mod drivers;
 pub mod error;
+pub mod exec;
 mod init;
 pub mod inroot;
 pub mod launch;
