@@ -10,9 +10,9 @@ use drover_driver::cgroup::{
     Bytes, CgroupConfig, CgroupManager, Cgroups, CpuShares, MemoryLimits, Resources,
 };
 use drover_driver::image::{ImageRecord, ImageRef, ImageStore, StoreLimits};
+use drover_driver::runtime::drivers::{container_spec, ContainerTask};
 use drover_driver::runtime::{
-    self, BindMount, Driver, DriverConfig, LogConfig, Process, Rootfs, RuntimeError, Security,
-    StartRequest, TaskSpec,
+    self, BindMount, Driver, DriverConfig, LogConfig, Rootfs, RuntimeError, StartRequest, TaskSpec,
 };
 
 use super::image::RegistryArgs;
@@ -175,69 +175,32 @@ fn task_spec(
         });
     }
 
-    let config = &record.config.config;
-    let mut argv: Vec<String> = match &args.entrypoint {
-        Some(e) => vec![e.clone()],
-        None => config.entrypoint.clone().unwrap_or_default(),
+    let rootfs = Rootfs::Overlay {
+        layers: record
+            .layers
+            .iter()
+            .map(|l| store.layer_fs(&l.diff_id))
+            .collect(),
+        upper: dir.join("upper"),
+        work: dir.join("work"),
+        target: dir.join("rootfs"),
     };
-    if args.command.is_empty() {
-        if args.entrypoint.is_none() {
-            argv.extend(config.cmd.clone().unwrap_or_default());
-        }
-    } else {
-        argv.extend(args.command.iter().cloned());
-    }
-    if argv.is_empty() {
-        bail!(
-            "image {} has no entrypoint or command; give one",
-            args.image
-        );
-    }
-    let mut env = config.env.clone().unwrap_or_default();
-    for e in &args.env {
-        let key = e.split('=').next().unwrap_or(e);
-        env.retain(|x| x.split('=').next() != Some(key));
-        env.push(e.clone());
-    }
-    if !env.iter().any(|e| e.starts_with("PATH=")) {
-        env.push("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
-    }
-    env.push(format!("HOSTNAME={hostname}"));
-
-    Ok(TaskSpec {
+    // Docker's CLI semantics: arguments after the image replace its Cmd.
+    let task = ContainerTask {
         id: id.to_string(),
-        rootfs: Rootfs::Overlay {
-            layers: record
-                .layers
-                .iter()
-                .map(|l| store.layer_fs(&l.diff_id))
-                .collect(),
-            upper: dir.join("upper"),
-            work: dir.join("work"),
-            target: dir.join("rootfs"),
-        },
-        process: Process {
-            args: argv,
-            env,
-            cwd: args
-                .workdir
-                .clone()
-                .or_else(|| config.working_dir.clone())
-                .unwrap_or_else(|| "/".into()),
-            user: args
-                .user
-                .clone()
-                .or_else(|| config.user.clone())
-                .unwrap_or_default(),
-            nofile: None,
-        },
+        args: args.command.clone(),
+        entrypoint: args.entrypoint.clone().map(|e| vec![e]),
+        work_dir: args.workdir.clone(),
+        user: args.user.clone(),
+        env: args.env.clone(),
         hostname: Some(hostname),
-        mounts,
         netns: args.net.clone(),
-        pid_namespace: true,
-        ipc_namespace: true,
-        security: Security::container_default(),
-    })
+        task_dir: dir.to_path_buf(),
+        mounts,
+        ..Default::default()
+    };
+    container_spec(&task, &record.config.config, rootfs)
+        .with_context(|| format!("running image {}", args.image))
 }
 
 fn foreground(args: &RunArgs, spec: &TaskSpec, resources: &Resources, id: &str) -> Result<i32> {

@@ -231,3 +231,246 @@ mod tests {
         );
     }
 }
+
+/// A `container` (or `docker`) task's config, as Nomad's docker driver reads it.
+#[derive(Debug, Clone, Default)]
+pub struct ContainerTask {
+    pub id: String,
+    /// Replaces the image's Cmd (with `args` after it).
+    pub command: Option<String>,
+    /// After `command`, or alone in place of the image's Cmd.
+    pub args: Vec<String>,
+    /// Replaces the image's Entrypoint.
+    pub entrypoint: Option<Vec<String>>,
+    pub work_dir: Option<String>,
+    pub user: Option<String>,
+    /// `KEY=value`; they override the image's.
+    pub env: Vec<String>,
+    /// Docker-style `host:container[:ro]`; a relative host path is relative to `task_dir`.
+    pub volumes: Vec<String>,
+    pub hostname: Option<String>,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub privileged: bool,
+    pub netns: Option<PathBuf>,
+    /// The task's directory on the host (volumes resolve against it).
+    pub task_dir: PathBuf,
+    /// Extra binds: alloc dirs, /etc/hosts, resolv.conf.
+    pub mounts: Vec<BindMount>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerConfigError {
+    #[error("privileged containers are not supported by drover's container driver")]
+    Privileged,
+    #[error("volume {0:?} is not host:container[:ro]")]
+    Volume(String),
+    #[error("image has no entrypoint or command; give one in the task config")]
+    NoCommand,
+    #[error(transparent)]
+    Caps(#[from] CapError),
+}
+
+/// The container driver: an image's rootfs (`rootfs`, from the store), its config
+/// overridden by the task's, Docker's capabilities (`cap_add` only within them),
+/// no_new_privs and the default seccomp filter.
+pub fn container_spec(
+    t: &ContainerTask,
+    image: &crate::image::manifest::ContainerConfig,
+    rootfs: Rootfs,
+) -> Result<TaskSpec, ContainerConfigError> {
+    if t.privileged {
+        return Err(ContainerConfigError::Privileged);
+    }
+    let mut argv = t
+        .entrypoint
+        .clone()
+        .or_else(|| image.entrypoint.clone())
+        .unwrap_or_default();
+    match (&t.command, t.args.is_empty()) {
+        (Some(c), _) => {
+            argv.push(c.clone());
+            argv.extend(t.args.iter().cloned());
+        }
+        (None, false) => argv.extend(t.args.iter().cloned()),
+        // An explicit entrypoint drops the image's Cmd, as Docker does.
+        (None, true) if t.entrypoint.is_none() => {
+            argv.extend(image.cmd.clone().unwrap_or_default())
+        }
+        (None, true) => {}
+    }
+    if argv.is_empty() {
+        return Err(ContainerConfigError::NoCommand);
+    }
+    let mut env = image.env.clone().unwrap_or_default();
+    for e in &t.env {
+        let key = e.split('=').next().unwrap_or(e);
+        env.retain(|x| x.split('=').next() != Some(key));
+        env.push(e.clone());
+    }
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.push("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+    }
+    let hostname = t
+        .hostname
+        .clone()
+        .unwrap_or_else(|| t.id.chars().take(12).collect());
+    env.push(format!("HOSTNAME={hostname}"));
+    let mut mounts = t.mounts.clone();
+    for v in &t.volumes {
+        let parts: Vec<&str> = v.split(':').collect();
+        let (host, inside, readonly) = match parts.as_slice() {
+            [h, c] => (*h, *c, false),
+            [h, c, "ro"] => (*h, *c, true),
+            [h, c, "rw"] => (*h, *c, false),
+            _ => return Err(ContainerConfigError::Volume(v.clone())),
+        };
+        if host.is_empty() || !inside.starts_with('/') {
+            return Err(ContainerConfigError::Volume(v.clone()));
+        }
+        let source = if host.starts_with('/') {
+            PathBuf::from(host)
+        } else {
+            t.task_dir.join(host)
+        };
+        mounts.push(BindMount {
+            source,
+            target: inside.into(),
+            readonly,
+            noexec: false,
+        });
+    }
+    // Nomad's docker driver: `allow_caps` defaults to Docker's set, and cap_add must
+    // stay within it.
+    let default = caps::docker_default();
+    let caps = caps::resolve(default, default, &t.cap_add, &t.cap_drop)?;
+    Ok(TaskSpec {
+        id: t.id.clone(),
+        rootfs,
+        process: Process {
+            args: argv,
+            env,
+            cwd: t
+                .work_dir
+                .clone()
+                .or_else(|| image.working_dir.clone())
+                .unwrap_or_else(|| "/".into()),
+            user: t
+                .user
+                .clone()
+                .or_else(|| image.user.clone())
+                .unwrap_or_default(),
+            nofile: None,
+        },
+        hostname: Some(hostname),
+        mounts,
+        netns: t.netns.clone(),
+        pid_namespace: true,
+        ipc_namespace: true,
+        security: Security {
+            capabilities: Some(caps_names(caps)),
+            ..Security::container_default()
+        },
+    })
+}
+
+#[cfg(test)]
+mod container_tests {
+    use super::*;
+    use crate::image::manifest::ContainerConfig;
+
+    fn redis_image() -> ContainerConfig {
+        ContainerConfig {
+            entrypoint: Some(vec!["docker-entrypoint.sh".into()]),
+            cmd: Some(vec!["redis-server".into()]),
+            env: Some(vec!["PATH=/usr/bin".into(), "A=image".into()]),
+            working_dir: Some("/data".into()),
+            user: None,
+            ..Default::default()
+        }
+    }
+
+    fn spec(t: &ContainerTask) -> Result<TaskSpec, ContainerConfigError> {
+        container_spec(t, &redis_image(), Rootfs::Host)
+    }
+
+    #[test]
+    fn task_config_overrides_the_image_like_nomads_docker_driver() {
+        let base = ContainerTask {
+            id: "0123456789abcdef.redis".into(),
+            task_dir: "/t".into(),
+            ..Default::default()
+        };
+        let cases: Vec<(ContainerTask, Vec<&str>)> = vec![
+            (base.clone(), vec!["docker-entrypoint.sh", "redis-server"]),
+            (
+                ContainerTask {
+                    command: Some("redis-server".into()),
+                    args: vec!["--port".into(), "7000".into()],
+                    ..base.clone()
+                },
+                vec!["docker-entrypoint.sh", "redis-server", "--port", "7000"],
+            ),
+            (
+                ContainerTask {
+                    args: vec!["--appendonly".into()],
+                    ..base.clone()
+                },
+                vec!["docker-entrypoint.sh", "--appendonly"],
+            ),
+            (
+                ContainerTask {
+                    entrypoint: Some(vec!["/bin/sh".into()]),
+                    ..base.clone()
+                },
+                vec!["/bin/sh"],
+            ),
+        ];
+        for (t, want) in cases {
+            assert_eq!(spec(&t).unwrap().process.args, want, "{t:?}");
+        }
+        let s = spec(&ContainerTask {
+            env: vec!["A=job".into()],
+            work_dir: Some("/w".into()),
+            volumes: vec!["data:/data".into(), "/etc/ssl:/ssl:ro".into()],
+            cap_drop: vec!["net_raw".into()],
+            ..base.clone()
+        })
+        .unwrap();
+        assert!(
+            s.process.env.contains(&"A=job".to_string())
+                && !s.process.env.contains(&"A=image".to_string())
+        );
+        assert!(s.process.env.contains(&"HOSTNAME=0123456789ab".to_string()));
+        assert_eq!(s.process.cwd, "/w");
+        assert_eq!(s.mounts[0].source, PathBuf::from("/t/data"));
+        assert!(s.mounts[1].readonly);
+        let caps = s.security.capabilities.unwrap();
+        assert_eq!(caps.len(), 13);
+        assert!(!caps.iter().any(|c| c.contains("NET_RAW")));
+        let err = spec(&ContainerTask {
+            cap_add: vec!["sys_admin".into()],
+            ..base.clone()
+        })
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("driver does not allow the following capabilities: sys_admin"),
+            "{err}"
+        );
+        assert!(matches!(
+            spec(&ContainerTask {
+                privileged: true,
+                ..base.clone()
+            }),
+            Err(ContainerConfigError::Privileged)
+        ));
+        assert!(matches!(
+            spec(&ContainerTask {
+                volumes: vec!["nocolon".into()],
+                ..base
+            }),
+            Err(ContainerConfigError::Volume(_))
+        ));
+    }
+}
