@@ -161,25 +161,38 @@ pub fn launch(
     }
     drop(report_w);
     drop(prepared);
+    let mut handover_failed = None;
     if let (Some(attach), Some(go)) = (&attach, go_writer) {
         // The child builds its rootfs meanwhile; it waits for this byte before it makes
-        // its cgroup namespace and execs.
+        // its cgroup namespace and execs. If the child already failed (and exited), the
+        // write fails too: its own report below says why, so it wins.
         if let Err(e) = attach
             .attach_pid(pid as u32)
             .and_then(|()| rustix::io::write(&go, b"1").map(drop).map_err(Into::into))
         {
-            // SAFETY: killing and reaping our own child.
-            unsafe {
-                libc::kill(pid as i32, libc::SIGKILL);
-                libc::waitpid(pid as i32, std::ptr::null_mut(), 0);
-            }
-            return Err(start_err(format!("moving the task into its cgroup: {e}")));
+            handover_failed = Some(e);
         }
+        // Dropping `go` here: a child still waiting reads EOF and gives up.
     }
     // SAFETY: clone3 stored a new pidfd we now own.
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
     let mut report = Vec::new();
     let _ = File::from(report_r).read_to_end(&mut report);
+    if let Some(e) = handover_failed {
+        let mut status = 0;
+        // SAFETY: reaping our own child, which has exited or is exiting.
+        unsafe {
+            libc::kill(pid as i32, libc::SIGKILL);
+            libc::waitpid(pid as i32, &mut status, 0);
+        }
+        let message = match report.split_first() {
+            Some((&init::REPORT_SETUP, m)) if !m.is_empty() => {
+                String::from_utf8_lossy(m).into_owned()
+            }
+            _ => format!("moving the task into its cgroup: {e}"),
+        };
+        return Err(start_err(message));
+    }
     if let Some((kind, message)) = report.split_first() {
         let mut status = 0;
         // SAFETY: reaping our own child.
