@@ -687,6 +687,17 @@ SPECS = {
     "hostile-root-symlink": lambda: hostile([sym(".", "/tmp/drover-escape-root")], [d("etc"), f("etc/x", ESCAPED)]),
     # 2 GiB of zeros in one file; the gzip blob is ~2 MB.
     "hostile-bomb": lambda: hostile([zeros("bomb", 2 << 30)]),
+    # Runtime hostiles (tests/container_run.rs): a busybox image whose top layer turns a
+    # path the runtime mounts on or binds from into a symlink aimed at the host.
+    # CVE-2019-19921: /proc a symlink, so procfs would be mounted elsewhere.
+    "evil-proc": lambda: hostile([sym("proc", "/tmp/drover-test-fakeproc"),
+                                  d("tmp/drover-test-fakeproc"), f("tmp/drover-test-fakeproc/fake", ESCAPED)]),
+    # CVE-2025-31133: masking must not bind whatever the image's /dev/null points at.
+    "evil-devnull": lambda: hostile([d("dev"), sym("dev/null", "/proc/sys/kernel/core_pattern")]),
+    # CVE-2026-41579: /dev a symlink to a host directory.
+    "evil-dev": lambda: hostile([sym("dev", "/tmp/drover-test-hostdev")]),
+    # A bind-mount target (/etc/hosts) that is a symlink into procfs (CVE-2025-52881 class).
+    "evil-hosts": lambda: hostile([d("etc"), sym("etc/hosts", "/proc/sys/kernel/core_pattern")]),
 }
 # Slowest first so the process pool overlaps them.
 ORDER = ["hostile-bomb", "big", "redis"] + [k for k in SPECS if k not in ("hostile-bomb", "big", "redis")]
