@@ -332,6 +332,7 @@ fn exec_tasks_run_host_commands_in_a_read_only_chroot() {
         cap_drop: vec![],
         chroot_env: None,
         root,
+        image_rootfs: None,
         dirs,
     })
     .unwrap();

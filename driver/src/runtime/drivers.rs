@@ -83,6 +83,8 @@ pub struct ExecTask {
     pub chroot_env: Option<Vec<(String, String)>>,
     /// The empty directory that becomes the task's `/`.
     pub root: PathBuf,
+    /// With the job's `image`: that image's rootfs instead of `root` + `chroot_env`.
+    pub image_rootfs: Option<Rootfs>,
     pub dirs: TaskDirs,
 }
 
@@ -92,28 +94,33 @@ pub struct ExecTask {
 pub fn exec_spec(t: &ExecTask) -> Result<TaskSpec, CapError> {
     let default = caps::nomad_exec_default();
     let caps = caps::resolve(default, default, &t.cap_add, &t.cap_drop)?;
-    let mut mounts: Vec<BindMount> = match &t.chroot_env {
-        Some(list) => list.clone(),
-        None => CHROOT_ENV
+    let chroot_env = match (&t.image_rootfs, &t.chroot_env) {
+        (Some(_), _) => Vec::new(),
+        (None, Some(list)) => list.clone(),
+        (None, None) => CHROOT_ENV
             .iter()
             .map(|(h, c)| (h.to_string(), c.to_string()))
             .collect(),
-    }
-    .into_iter()
-    .filter(|(host, _)| Path::new(host).exists())
-    .map(|(host, inside)| BindMount {
-        source: host.into(),
-        target: inside,
-        readonly: true,
-        noexec: false,
-    })
-    .collect();
+    };
+    let mut mounts: Vec<BindMount> = chroot_env
+        .into_iter()
+        .filter(|(host, _)| Path::new(host).exists())
+        .map(|(host, inside)| BindMount {
+            source: host.into(),
+            target: inside,
+            readonly: true,
+            noexec: false,
+        })
+        .collect();
     mounts.extend(t.dirs.mounts());
     let mut args = vec![t.command.clone()];
     args.extend(t.args.iter().cloned());
     Ok(TaskSpec {
         id: t.id.clone(),
-        rootfs: Rootfs::Directory(t.root.clone()),
+        rootfs: t
+            .image_rootfs
+            .clone()
+            .unwrap_or_else(|| Rootfs::Directory(t.root.clone())),
         process: Process {
             args,
             env: t.env.clone(),
@@ -209,6 +216,7 @@ mod tests {
             cap_drop: vec!["chown".into()],
             chroot_env: None,
             root: "/r".into(),
+            image_rootfs: None,
             dirs,
         };
         let spec = exec_spec(&t).unwrap();
@@ -223,6 +231,22 @@ mod tests {
             .mounts
             .iter()
             .any(|m| m.target == "/secrets" && m.noexec));
+        let image = Rootfs::Overlay {
+            layers: vec!["/l/fs".into()],
+            upper: "/u".into(),
+            work: "/w".into(),
+            target: "/t".into(),
+        };
+        let with_image = exec_spec(&ExecTask {
+            image_rootfs: Some(image),
+            ..t.clone()
+        })
+        .unwrap();
+        assert!(matches!(with_image.rootfs, Rootfs::Overlay { .. }));
+        assert!(
+            !with_image.mounts.iter().any(|m| m.target == "/usr"),
+            "no chroot_env with an image"
+        );
         t.cap_add = vec!["sys_admin".into()];
         let err = exec_spec(&t).unwrap_err().to_string();
         assert!(
