@@ -1295,3 +1295,43 @@ fn task_arguments_reach_the_task_unchanged() {
     assert_eq!(run.code, Some(0), "{}", run.text());
     assert_eq!(run.out, "a -data-dir --x", "{}", run.text());
 }
+
+/// `-net PATH` joins a network namespace made for the task (here one the test creates):
+/// the task sees only its interfaces, and the host's are untouched.
+#[test]
+fn a_task_joins_the_network_namespace_it_is_given() {
+    let _shared = shared();
+    let data = Data::new();
+    let name = format!("drover-test-net-{}", std::process::id());
+    let ip = |args: &[&str]| Command::new("ip").args(args).status().unwrap().success();
+    assert!(ip(&["netns", "add", &name]), "ip netns add {name}");
+    let path = format!("/var/run/netns/{name}");
+    let inside = data.sh(
+        &["-net", &path],
+        "cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' '",
+    );
+    let host = data.sh(
+        &[],
+        "cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' '",
+    );
+    assert!(ip(&["netns", "del", &name]));
+    assert_eq!(inside.code, Some(0), "{}", inside.text());
+    assert_eq!(
+        inside.out.trim(),
+        "lo",
+        "only the namespace's loopback: {}",
+        inside.text()
+    );
+    assert!(
+        host.out.lines().count() > 1,
+        "the host network has more than lo: {}",
+        host.text()
+    );
+    let missing = data.sh(&["-net", "/var/run/netns/drover-test-no-such-ns"], "true");
+    assert_eq!(missing.code, Some(125), "{}", missing.text());
+    assert!(
+        missing.err.contains("drover-test-no-such-ns"),
+        "{}",
+        missing.text()
+    );
+}
