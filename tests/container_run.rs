@@ -13,6 +13,10 @@
 //! A test that makes a task attack host state (hostname, core_pattern) puts the state
 //! back if the attack worked, then fails.
 
+mod common;
+
+use common::registry;
+
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -46,21 +50,6 @@ fn shared() -> RwLockReadGuard<'static, ()> {
 
 fn exclusive() -> RwLockWriteGuard<'static, ()> {
     HEAVY.write().unwrap_or_else(|e| e.into_inner())
-}
-
-fn registry() -> String {
-    let dir =
-        std::env::var("DROVER_TESTENV_DIR").unwrap_or_else(|_| "/var/tmp/drover-testenv".into());
-    let env = std::fs::read_to_string(Path::new(&dir).join("env"))
-        .expect("start the test environment first: scripts/testenv/up (scripts/test does)");
-    env.lines()
-        .find_map(|l| {
-            l.trim_start_matches("export ")
-                .strip_prefix("DROVER_TEST_REGISTRY=")
-        })
-        .expect("DROVER_TEST_REGISTRY in the testenv env file")
-        .trim_matches('"')
-        .to_string()
 }
 
 fn evil(name: &str) -> String {

@@ -2,6 +2,10 @@
 //! images from the test registry: start, logs, exit, stop, stats, OOM, and tasks that
 //! outlive the process that started them.
 
+mod common;
+
+use common::registry;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -12,21 +16,6 @@ use drover_driver::runtime::{
     Driver, DriverConfig, LogConfig, Process, Recovered, Rootfs, Security, StartRequest,
     TaskHandle, TaskSpec,
 };
-
-fn registry() -> String {
-    let dir =
-        std::env::var("DROVER_TESTENV_DIR").unwrap_or_else(|_| "/var/tmp/drover-testenv".into());
-    let env = std::fs::read_to_string(Path::new(&dir).join("env"))
-        .expect("start the test environment first: scripts/testenv/up (scripts/test does)");
-    env.lines()
-        .find_map(|l| {
-            l.trim_start_matches("export ")
-                .strip_prefix("DROVER_TEST_REGISTRY=")
-        })
-        .expect("DROVER_TEST_REGISTRY")
-        .trim_matches('"')
-        .to_string()
-}
 
 struct Env {
     dir: tempfile::TempDir,

@@ -1,23 +1,12 @@
 //! `drover image …` as a user runs it: the real binary against the real test registry.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::registry;
+
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn registry() -> String {
-    let dir =
-        std::env::var("DROVER_TESTENV_DIR").unwrap_or_else(|_| "/var/tmp/drover-testenv".into());
-    let env = std::fs::read_to_string(Path::new(&dir).join("env"))
-        .expect("start the test environment first: scripts/testenv/up (scripts/test does)");
-    env.lines()
-        .find_map(|l| {
-            l.trim_start_matches("export ")
-                .strip_prefix("DROVER_TEST_REGISTRY=")
-        })
-        .expect("DROVER_TEST_REGISTRY in the testenv env file")
-        .trim_matches('"')
-        .to_string()
-}
 
 struct Data(tempfile::TempDir);
 

@@ -144,11 +144,7 @@ fn run(args: &[String]) -> Result<i32, String> {
     let mut status = 0;
     // SAFETY: waiting for our own child.
     unsafe { libc::waitpid(child, &mut status, 0) };
-    Ok(if libc::WIFSIGNALED(status) {
-        128 + libc::WTERMSIG(status)
-    } else {
-        libc::WEXITSTATUS(status)
-    })
+    Ok(super::launch::ExitStatus::from_wait_status(status).shell_code())
 }
 
 fn child_exec(
@@ -205,7 +201,7 @@ fn child_exec(
         .env
         .iter()
         .find_map(|e| e.strip_prefix("PATH="));
-    let program = match find(&argv[0], path_var) {
+    let program = match super::init::lookup(&argv[0], path_var) {
         Some(p) => p,
         None => return format!("exec {:?}: executable file not found in $PATH", argv[0]),
     };
@@ -225,18 +221,6 @@ fn child_exec(
     // SAFETY: NUL-terminated arrays of valid C strings.
     unsafe { libc::execve(program.as_ptr(), argv_p.as_ptr(), envp.as_ptr()) };
     errno(&format!("exec {:?}", argv[0]))
-}
-
-fn find(arg0: &str, path: Option<&str>) -> Option<CString> {
-    if arg0.contains('/') {
-        return CString::new(arg0).ok();
-    }
-    let path = path.unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-    path.split(':').filter(|d| !d.is_empty()).find_map(|d| {
-        let c = CString::new(format!("{d}/{arg0}")).ok()?;
-        // SAFETY: a valid C string.
-        (unsafe { libc::access(c.as_ptr(), libc::X_OK) } == 0).then_some(c)
-    })
 }
 
 /// A pty pair from the task's own devpts (we are in its mount namespace now).

@@ -213,24 +213,33 @@ fn enter_cgroup_namespace(spec: &TaskSpec) -> Result<(), String> {
 
 fn find_program(spec: &TaskSpec) -> Result<CString, String> {
     let arg0 = spec.process.args.first().ok_or("no command to run")?;
-    if arg0.contains('/') {
-        return CString::new(arg0.as_str()).map_err(|_| "command contains NUL".to_string());
-    }
     let path = spec
         .process
         .env
         .iter()
-        .find_map(|e| e.strip_prefix("PATH="))
-        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-    for dir in path.split(':').filter(|d| !d.is_empty()) {
-        let candidate = format!("{dir}/{arg0}");
-        let c = CString::new(candidate).map_err(|_| "PATH contains NUL".to_string())?;
-        // SAFETY: c is a valid C string.
-        if unsafe { libc::access(c.as_ptr(), libc::X_OK) } == 0 {
-            return Ok(c);
-        }
+        .find_map(|e| e.strip_prefix("PATH="));
+    lookup(arg0, path).ok_or_else(|| {
+        format!(
+            "exec {arg0:?}: executable file not found in $PATH ({})",
+            path.unwrap_or(DEFAULT_PATH)
+        )
+    })
+}
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// `arg0` itself if it has a `/`, else its first executable match in `path` (the
+/// task's `PATH`, or the usual default), as execvp does. Looks in the current root.
+pub(super) fn lookup(arg0: &str, path: Option<&str>) -> Option<CString> {
+    if arg0.contains('/') {
+        return CString::new(arg0).ok();
     }
-    Err(format!(
-        "exec {arg0:?}: executable file not found in $PATH ({path})"
-    ))
+    path.unwrap_or(DEFAULT_PATH)
+        .split(':')
+        .filter(|d| !d.is_empty())
+        .find_map(|dir| {
+            let c = CString::new(format!("{dir}/{arg0}")).ok()?;
+            // SAFETY: c is a valid C string.
+            (unsafe { libc::access(c.as_ptr(), libc::X_OK) } == 0).then_some(c)
+        })
 }

@@ -221,6 +221,21 @@ pub struct ExitStatus {
 }
 
 impl ExitStatus {
+    /// Decodes a `waitpid` status.
+    pub fn from_wait_status(status: i32) -> Self {
+        if libc::WIFSIGNALED(status) {
+            ExitStatus {
+                code: 0,
+                signal: Some(libc::WTERMSIG(status)),
+            }
+        } else {
+            ExitStatus {
+                code: libc::WEXITSTATUS(status),
+                signal: None,
+            }
+        }
+    }
+
     /// What a shell reports: the code, or 128 + the signal.
     pub fn shell_code(&self) -> i32 {
         self.signal.map_or(self.code, |s| 128 + s)
@@ -241,15 +256,5 @@ pub fn wait(launched: &Launched) -> std::io::Result<ExitStatus> {
             return Err(e);
         }
     }
-    Ok(if libc::WIFSIGNALED(status) {
-        ExitStatus {
-            code: 0,
-            signal: Some(libc::WTERMSIG(status)),
-        }
-    } else {
-        ExitStatus {
-            code: libc::WEXITSTATUS(status),
-            signal: None,
-        }
-    })
+    Ok(ExitStatus::from_wait_status(status))
 }

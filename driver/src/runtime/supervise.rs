@@ -54,17 +54,7 @@ pub fn wait_forwarding(
         // SAFETY: polling our own child.
         let r = unsafe { libc::waitpid(task.pid, &mut status, libc::WNOHANG) };
         if r == task.pid {
-            return Ok(if libc::WIFSIGNALED(status) {
-                ExitStatus {
-                    code: 0,
-                    signal: Some(libc::WTERMSIG(status)),
-                }
-            } else {
-                ExitStatus {
-                    code: libc::WEXITSTATUS(status),
-                    signal: None,
-                }
-            });
+            return Ok(ExitStatus::from_wait_status(status));
         }
         if r < 0 {
             return Err(std::io::Error::last_os_error());
