@@ -1,6 +1,8 @@
 //! drover: agent and CLI in one binary.
 
 mod cli;
+mod jobspec;
+mod structs;
 
 use clap::Parser;
 
@@ -43,6 +45,7 @@ fn main() {
     let result = runtime.block_on(async {
         match cli.command {
             cli::Command::Image(args) => cli::image::run(args).await,
+            cli::Command::Job(args) => cli::job::run(args),
             cli::Command::Container(_) => unreachable!("handled before the runtime starts"),
         }
     });

@@ -3,6 +3,7 @@
 pub mod args;
 pub mod container;
 pub mod image;
+pub mod job;
 pub mod progress;
 
 use clap::{Parser, Subcommand};
@@ -22,6 +23,8 @@ pub struct Cli {
 pub enum Command {
     /// Pull, list and remove images in the local store
     Image(image::ImageArgs),
+    /// Validate, run and write job files
+    Job(job::JobArgs),
     /// Run one task in the foreground (for debugging and benchmarks)
     #[command(subcommand)]
     Container(ContainerCommand),
