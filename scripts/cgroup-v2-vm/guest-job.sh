@@ -3,6 +3,10 @@
 # /bin/sh once init has set the machine up. $1 is the job directory (9p share) holding:
 #   env       shell assignments for the tests' environment (RUST_*, DROVER_*)
 #   tests.sh  calls of run_test NAME DIR BINARY ARGS..., or of run_sh NAME DIR SCRIPT
+#   binds     lines SNAPSHOT<tab>PATH: the binaries frozen at job time (9p share `snap`,
+#             read-only) to bind over their paths in the host's tree
+#   net       (--net) the loopback ports to forward to the host (10.0.2.2), with
+#             forward.py and testenv/env (the test environment's settings)
 # and receiving:
 #   out.N     the output of the Nth test binary (also streamed to the serial console)
 #   results   one line per binary: EXIT_STATUS SECONDS NAME
@@ -66,13 +70,66 @@ run_sh() {
     run_test "$name" "$dir" /bin/sh -c "$script"
 }
 
+# --net: init configured the NIC; serve the host's loopback ports on the guest's loopback
+# (drover allows plain HTTP only to loopback registries, and the tests' references name
+# 127.0.0.1:PORT).
+forwarder=""
+start_forwarder() {
+    ports=$(cat "$job/net")
+    say "network: $(ip -o -4 addr show scope global | awk '{print $2, $4}'), $(ip route show default)"
+    [ -n "$ports" ] || return 0
+    rm -f "$job/forward.ready"
+    # shellcheck disable=SC2086 # a list of port numbers
+    python3 "$job/forward.py" --ready "$job/forward.ready" 127.0.0.1 10.0.2.2 $ports &
+    forwarder=$!
+    i=0
+    while [ ! -s "$job/forward.ready" ]; do
+        if ! kill -0 "$forwarder" 2>/dev/null || [ "$i" -ge 600 ]; then
+            say "FATAL: the forwarder (127.0.0.1 -> 10.0.2.2, ports $ports) did not start"
+            return 1
+        fi
+        sleep 0.1
+        i=$((i + 1))
+    done
+    say "forwarding 127.0.0.1 -> 10.0.2.2: ports $ports (ready after $((i / 10)).$((i % 10))s)"
+}
+
+# The binaries as they were built, whatever happens to the host's target/ meanwhile.
+bind_snapshots() {
+    [ -s "$job/binds" ] || return 0
+    mkdir -p /run/drover-snap
+    if ! mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000,cache=loose snap /run/drover-snap; then
+        say "FATAL: cannot mount the snapshot share"
+        return 1
+    fi
+    tab=$(printf '\t')
+    while IFS=$tab read -r snap path; do
+        if ! mount --bind "/run/drover-snap/$snap" "$path"; then
+            say "FATAL: cannot bind the snapshot of $path"
+            return 1
+        fi
+    done <"$job/binds"
+}
+
 if ! check_v2; then
     echo 2 >"$job/status"
     exit 2
+fi
+if ! bind_snapshots; then
+    echo 1 >"$job/status"
+    exit 1
+fi
+if [ -f "$job/net" ] && ! start_forwarder; then
+    echo 1 >"$job/status"
+    exit 1
 fi
 # shellcheck source=/dev/null
 [ -f "$job/env" ] && . "$job/env"
 # shellcheck source=/dev/null
 . "$job/tests.sh"
+if [ -n "$forwarder" ]; then
+    kill "$forwarder" 2>/dev/null
+    wait "$forwarder" 2>/dev/null
+fi
 echo "$failed" >"$job/status"
 exit "$failed"
