@@ -20,11 +20,43 @@ use drover_driver::runtime::{
 struct Env {
     dir: tempfile::TempDir,
     driver: Driver,
+    /// Unique per test: tests run in parallel threads of one process.
+    parent: String,
 }
 
 impl Drop for Env {
     fn drop(&mut self) {
-        // Tasks are destroyed by each test; the test-unique cgroup parent goes last.
+        // Tasks are destroyed by each test; a test that failed half-way may leave some:
+        // kill and remove whatever is under the test-unique parent, then the parent.
+        let parent = &self.parent;
+        for hierarchy in std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let dir = hierarchy.path().join(parent);
+            for task in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                if task.path().is_dir() {
+                    let procs = std::fs::read_to_string(task.path().join("cgroup.procs"))
+                        .unwrap_or_default();
+                    for pid in procs.lines().filter_map(|p| p.parse::<i32>().ok()) {
+                        // SAFETY: kill takes no pointers.
+                        unsafe { libc::kill(pid, libc::SIGKILL) };
+                    }
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        for hierarchy in std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let dir = hierarchy.path().join(parent);
+            for task in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let _ = std::fs::remove_dir(task.path());
+            }
+        }
         let _ = self.driver.cleanup();
     }
 }
@@ -46,12 +78,19 @@ impl Env {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
+        static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let parent = format!("drover-test-{}-{n}", std::process::id());
         let driver = Driver::new(DriverConfig {
             shim_exe: PathBuf::from(env!("CARGO_BIN_EXE_drover")),
-            cgroup_parent: format!("drover-test-{}", std::process::id()).into(),
+            cgroup_parent: parent.clone().into(),
         })
         .unwrap();
-        Env { dir, driver }
+        Env {
+            dir,
+            driver,
+            parent,
+        }
     }
 
     fn data(&self) -> &Path {
@@ -282,6 +321,8 @@ fn tasks_outlive_the_process_that_started_them() {
         other => panic!("expected an exit, got {other:?}"),
     }
     driver.destroy(&finished).unwrap();
+    // The parent detached tasks share; gone once no task of another test is in it.
+    let _ = driver.cleanup();
 }
 
 fn read_log(dir: &Path, name: &str) -> String {

@@ -235,6 +235,8 @@ fn foreground(args: &RunArgs, spec: &TaskSpec, resources: &Resources, id: &str) 
         Ok(status.shell_code())
     })();
     let destroyed = cgroup.destroy();
+    // The parent goes too once no other task is in it (an error means one is).
+    let _ = cgroups.remove_parent();
     let code = outcome?;
     destroyed?;
     Ok(code)

@@ -208,19 +208,8 @@ fn child_exec(
     if let Err(e) = confine::apply(confinement, &user) {
         return e;
     }
-    let argv_p: Vec<*const libc::c_char> = args
-        .iter()
-        .map(|a| a.as_ptr())
-        .chain([std::ptr::null()])
-        .collect();
-    let envp: Vec<*const libc::c_char> = env
-        .iter()
-        .map(|a| a.as_ptr())
-        .chain([std::ptr::null()])
-        .collect();
-    // SAFETY: NUL-terminated arrays of valid C strings.
-    unsafe { libc::execve(program.as_ptr(), argv_p.as_ptr(), envp.as_ptr()) };
-    errno(&format!("exec {:?}", argv[0]))
+    let e = super::init::execve(&program, &args, &env);
+    format!("exec {:?}: {e}", argv[0])
 }
 
 /// A pty pair from the task's own devpts (we are in its mount namespace now).

@@ -175,6 +175,17 @@ fn init(spec: &TaskSpec, p: &Prepared) -> Result<Infallible, Failure> {
 
     confine::apply(&p.confine, &user)?;
 
+    let e = execve(&program, &args, &env);
+    let message = format!("exec {:?}: {e}", spec.process.args[0]);
+    Err(if e.kind() == std::io::ErrorKind::NotFound {
+        Failure::NotFound(message)
+    } else {
+        Failure::Exec(message)
+    })
+}
+
+/// `execve` with argv and envp built from `args` and `env`; returns only on failure.
+pub(super) fn execve(program: &CString, args: &[CString], env: &[CString]) -> std::io::Error {
     let argv: Vec<*const libc::c_char> = args
         .iter()
         .map(|a| a.as_ptr())
@@ -185,19 +196,11 @@ fn init(spec: &TaskSpec, p: &Prepared) -> Result<Infallible, Failure> {
         .map(|a| a.as_ptr())
         .chain([std::ptr::null()])
         .collect();
-    // SAFETY: argv and envp are NUL-terminated arrays of valid C strings.
+    // SAFETY: NUL-terminated arrays of valid C strings that outlive the call.
     unsafe { libc::execve(program.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
-    let e = std::io::Error::last_os_error();
-    let message = format!("exec {:?}: {e}", spec.process.args[0]);
-    Err(if e.kind() == std::io::ErrorKind::NotFound {
-        Failure::NotFound(message)
-    } else {
-        Failure::Exec(message)
-    })
+    std::io::Error::last_os_error()
 }
 
-/// `argv[0]` as given if it has a `/`, else the first executable match in the task's
-/// `PATH` (looked up inside the task's root, after the pivot).
 /// In its cgroup now, the task makes that its cgroup root (CVE-2022-0492). Not for
 /// raw_exec, which is not isolated at all.
 fn enter_cgroup_namespace(spec: &TaskSpec) -> Result<(), String> {
@@ -211,6 +214,8 @@ fn enter_cgroup_namespace(spec: &TaskSpec) -> Result<(), String> {
     Ok(())
 }
 
+/// `argv[0]` as given if it has a `/`, else the first executable match in the task's
+/// `PATH` (looked up inside the task's root, after the pivot).
 fn find_program(spec: &TaskSpec) -> Result<CString, String> {
     let arg0 = spec.process.args.first().ok_or("no command to run")?;
     let path = spec
