@@ -221,6 +221,41 @@ impl Spread {
     }
 }
 
+/// Constraints, affinities and spreads as Nomad checks them, at job and group level
+/// alike: system jobs may have no affinity or spread.
+pub(crate) fn validate_placement(
+    errs: &mut super::ValidationErrors,
+    job_type: &str,
+    constraints: &[Constraint],
+    affinities: &[Affinity],
+    spreads: &[Spread],
+) {
+    for (i, c) in constraints.iter().enumerate() {
+        errs.nest(
+            &format!("Constraint {} validation failed", i + 1),
+            c.validate(),
+        );
+    }
+    if job_type == super::JOB_TYPE_SYSTEM {
+        if !affinities.is_empty() {
+            errs.push("System jobs may not have an affinity block");
+        }
+        if !spreads.is_empty() {
+            errs.push("System jobs may not have a spread block");
+        }
+    } else {
+        for (i, a) in affinities.iter().enumerate() {
+            errs.nest(
+                &format!("Affinity {} validation failed", i + 1),
+                a.validate(),
+            );
+        }
+        for (i, s) in spreads.iter().enumerate() {
+            errs.nest(&format!("Spread {} validation failed", i + 1), s.validate());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

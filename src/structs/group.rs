@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::constraint::validate_placement;
 use super::network::validate_networks;
 use super::{
     Affinity, Constraint, Job, MigrateStrategy, NetworkResource, ReschedulePolicy, RestartPolicy,
@@ -222,30 +223,13 @@ impl TaskGroup {
                 ));
             }
         }
-        for (i, c) in self.constraints.iter().enumerate() {
-            errs.nest(
-                &format!("Constraint {} validation failed", i + 1),
-                c.validate(),
-            );
-        }
-        if job_type == JOB_TYPE_SYSTEM {
-            if !self.affinities.is_empty() {
-                errs.push("System jobs may not have an affinity block");
-            }
-            if !self.spreads.is_empty() {
-                errs.push("System jobs may not have a spread block");
-            }
-        } else {
-            for (i, a) in self.affinities.iter().enumerate() {
-                errs.nest(
-                    &format!("Affinity {} validation failed", i + 1),
-                    a.validate(),
-                );
-            }
-            for (i, s) in self.spreads.iter().enumerate() {
-                errs.nest(&format!("Spread {} validation failed", i + 1), s.validate());
-            }
-        }
+        validate_placement(
+            &mut errs,
+            job_type,
+            &self.constraints,
+            &self.affinities,
+            &self.spreads,
+        );
         match &self.restart_policy {
             Some(policy) => errs.0.extend(policy.validate().0),
             None => errs.push(format!(

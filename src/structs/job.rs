@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::constraint::validate_placement;
 use super::{
     Affinity, Constraint, MigrateStrategy, ReschedulePolicy, Spread, TaskGroup, UpdateStrategy,
     ValidationErrors, JOB_TYPE_BATCH, JOB_TYPE_SERVICE, JOB_TYPE_SYSBATCH, JOB_TYPE_SYSTEM,
@@ -231,30 +232,13 @@ impl Job {
         if self.task_groups.is_empty() {
             errs.push("Missing job task groups");
         }
-        for (i, c) in self.constraints.iter().enumerate() {
-            errs.nest(
-                &format!("Constraint {} validation failed", i + 1),
-                c.validate(),
-            );
-        }
-        if self.job_type == JOB_TYPE_SYSTEM {
-            if !self.affinities.is_empty() {
-                errs.push("System jobs may not have an affinity block");
-            }
-            if !self.spreads.is_empty() {
-                errs.push("System jobs may not have a spread block");
-            }
-        } else {
-            for (i, a) in self.affinities.iter().enumerate() {
-                errs.nest(
-                    &format!("Affinity {} validation failed", i + 1),
-                    a.validate(),
-                );
-            }
-            for (i, s) in self.spreads.iter().enumerate() {
-                errs.nest(&format!("Spread {} validation failed", i + 1), s.validate());
-            }
-        }
+        validate_placement(
+            &mut errs,
+            &self.job_type,
+            &self.constraints,
+            &self.affinities,
+            &self.spreads,
+        );
         let mut names: BTreeMap<&str, usize> = BTreeMap::new();
         for (i, group) in self.task_groups.iter().enumerate() {
             if group.name.is_empty() {
