@@ -1,8 +1,6 @@
 //! drover: agent and CLI in one binary.
 
 mod cli;
-mod jobspec;
-mod structs;
 
 use clap::Parser;
 

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{ArgAction, Args, Subcommand};
 
-use crate::jobspec::{self, ParseOptions};
-use crate::structs::{Job, JobRequest};
+use drover::jobspec::{self, ParseOptions};
+use drover::structs::{Job, JobRequest};
 
 #[derive(Debug, Args)]
 pub struct JobArgs {

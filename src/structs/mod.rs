@@ -10,6 +10,7 @@
 //! `canonicalize` they are all `Some`.
 
 mod constraint;
+pub mod diff;
 mod files;
 mod group;
 mod job;

@@ -1,0 +1,1 @@
+//! Job diffs for `job plan` (filled in next).
