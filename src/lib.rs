@@ -2,5 +2,5 @@
 //! (`src/main.rs`, the CLI and agent wiring) and the bench binaries build on it.
 
 pub mod jobspec;
-pub mod server;
+// pub mod server;
 pub mod structs;

@@ -9,19 +9,28 @@
 //! `Count`, policy fields merged from job to group, resources) are `Option`s; after
 //! `canonicalize` they are all `Some`.
 
+mod alloc;
 mod constraint;
+mod deployment;
 pub mod diff;
+mod eval;
 mod files;
 mod group;
 mod job;
 mod network;
+mod node;
 mod policy;
 mod resources;
 mod service;
 mod task;
+pub mod time;
 mod update;
 mod validate;
 
+pub use alloc::*;
+pub use deployment::*;
+pub use eval::*;
+pub use node::*;
 pub use constraint::{Affinity, Constraint, Spread, SpreadTarget};
 pub use files::{ChangeScript, TaskArtifact, Template, WaitConfig};
 pub use group::{DisconnectStrategy, EphemeralDisk, ScalingPolicy, TaskGroup, VolumeRequest};

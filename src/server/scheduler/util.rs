@@ -1,0 +1,1 @@
+//! Helpers shared by the schedulers (filled in with the reconciler).
