@@ -278,12 +278,18 @@ pub struct NodeScoreMeta {
 impl AllocMetric {
     pub fn filter_constraint(&mut self, reason: &str) {
         self.nodes_filtered += 1;
-        *self.constraint_filtered.entry(reason.to_string()).or_default() += 1;
+        *self
+            .constraint_filtered
+            .entry(reason.to_string())
+            .or_default() += 1;
     }
 
     pub fn exhausted(&mut self, dimension: &str) {
         self.nodes_exhausted += 1;
-        *self.dimension_exhausted.entry(dimension.to_string()).or_default() += 1;
+        *self
+            .dimension_exhausted
+            .entry(dimension.to_string())
+            .or_default() += 1;
     }
 }
 

@@ -16,8 +16,7 @@ pub const DEPLOYMENT_UNBLOCKING: &str = "unblocking";
 pub const DESC_RUNNING: &str = "Deployment is running";
 pub const DESC_RUNNING_NEEDS_PROMOTION: &str =
     "Deployment is running but requires manual promotion";
-pub const DESC_RUNNING_AUTO_PROMOTION: &str =
-    "Deployment is running pending automatic promotion";
+pub const DESC_RUNNING_AUTO_PROMOTION: &str = "Deployment is running pending automatic promotion";
 pub const DESC_PAUSED: &str = "Deployment is paused";
 pub const DESC_SUCCESSFUL: &str = "Deployment completed successfully";
 pub const DESC_STOPPED_JOB: &str = "Cancelled because job is stopped";

@@ -78,13 +78,12 @@ pub(super) fn apply(t: &mut Tables, entry: Entry) {
                 cx.t.job_versions.remove(&key);
                 cx.t.periodic_launches.remove(&key);
                 cx.t.queued.remove(&key);
-                let subs: Vec<_> = cx
-                    .t
-                    .job_submissions
-                    .keys()
-                    .filter(|(ns, id, _)| ns == &namespace && id == &job_id)
-                    .cloned()
-                    .collect();
+                let subs: Vec<_> =
+                    cx.t.job_submissions
+                        .keys()
+                        .filter(|(ns, id, _)| ns == &namespace && id == &job_id)
+                        .cloned()
+                        .collect();
                 for k in subs {
                     cx.t.job_submissions.remove(&k);
                 }
@@ -218,8 +217,7 @@ pub(super) fn apply(t: &mut Tables, entry: Entry) {
         } => {
             cx.update_deployment(&deployment_id, |d| {
                 for (name, state) in d.task_groups.iter_mut() {
-                    if state.desired_canaries > 0 && (groups.is_empty() || groups.contains(name))
-                    {
+                    if state.desired_canaries > 0 && (groups.is_empty() || groups.contains(name)) {
                         state.promoted = true;
                     }
                 }
@@ -351,7 +349,11 @@ impl Cx<'_> {
     fn put_alloc(&mut self, alloc: Allocation) {
         let key = job_key(&alloc.namespace, &alloc.job_id);
         insert_into(&mut self.t.allocs_by_job, key, alloc.id.clone());
-        insert_into(&mut self.t.allocs_by_node, alloc.node_id.clone(), alloc.id.clone());
+        insert_into(
+            &mut self.t.allocs_by_node,
+            alloc.node_id.clone(),
+            alloc.id.clone(),
+        );
         self.t.allocs.insert(alloc.id.clone(), Arc::new(alloc));
         self.t.table_index.allocs = self.index;
     }

@@ -38,12 +38,12 @@ impl Log {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let snap_path = dir.join(SNAPSHOT);
         let mut tables = match File::open(&snap_path) {
-            Ok(f) => serde_json::from_reader(BufReader::new(f)).map_err(|e| {
-                StateError::Corrupt {
+            Ok(f) => {
+                serde_json::from_reader(BufReader::new(f)).map_err(|e| StateError::Corrupt {
                     path: snap_path.clone(),
                     reason: e.to_string(),
-                }
-            })?,
+                })?
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Tables::default(),
             Err(e) => return Err(io(&snap_path)(e)),
         };

@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::structs::{Allocation, Deployment, Evaluation, Job, Node};
 
-pub use command::*;
 pub use apply::spec_changed;
+pub use command::*;
 pub use query::{
     JobChildrenSummary, JobSummary, TaskGroupSummary, JOB_STATUS_DEAD, JOB_STATUS_PENDING,
     JOB_STATUS_RUNNING,

@@ -87,14 +87,22 @@ impl Tables {
     pub fn job_allocs(&self, namespace: &str, id: &str) -> Vec<Arc<Allocation>> {
         self.allocs_by_job
             .get(&job_key(namespace, id))
-            .map(|ids| ids.iter().filter_map(|a| self.allocs.get(a).cloned()).collect())
+            .map(|ids| {
+                ids.iter()
+                    .filter_map(|a| self.allocs.get(a).cloned())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
     pub fn node_allocs(&self, node_id: &str) -> Vec<Arc<Allocation>> {
         self.allocs_by_node
             .get(node_id)
-            .map(|ids| ids.iter().filter_map(|a| self.allocs.get(a).cloned()).collect())
+            .map(|ids| {
+                ids.iter()
+                    .filter_map(|a| self.allocs.get(a).cloned())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -108,7 +116,11 @@ impl Tables {
     pub fn job_evals(&self, namespace: &str, id: &str) -> Vec<Arc<Evaluation>> {
         self.evals_by_job
             .get(&job_key(namespace, id))
-            .map(|ids| ids.iter().filter_map(|e| self.evals.get(e).cloned()).collect())
+            .map(|ids| {
+                ids.iter()
+                    .filter_map(|e| self.evals.get(e).cloned())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
