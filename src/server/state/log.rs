@@ -11,7 +11,13 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use super::{apply, Entry, StateError, Tables};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::{apply, job_key, Entry, JobKey, JobSubmission, StateError, TableIndex, Tables};
+use crate::structs::{Allocation, Deployment, Evaluation, Job, Node};
 
 const SNAPSHOT: &str = "snapshot.json";
 const LOG: &str = "log";
@@ -38,12 +44,12 @@ impl Log {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let snap_path = dir.join(SNAPSHOT);
         let mut tables = match File::open(&snap_path) {
-            Ok(f) => {
-                serde_json::from_reader(BufReader::new(f)).map_err(|e| StateError::Corrupt {
+            Ok(f) => serde_json::from_reader::<_, SnapshotFile>(BufReader::new(f))
+                .map_err(|e| StateError::Corrupt {
                     path: snap_path.clone(),
                     reason: e.to_string(),
                 })?
-            }
+                .into_tables(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Tables::default(),
             Err(e) => return Err(io(&snap_path)(e)),
         };
@@ -105,9 +111,11 @@ impl Log {
         {
             let f = File::create(&tmp).map_err(io(&tmp))?;
             let mut w = std::io::BufWriter::new(f);
-            serde_json::to_writer(&mut w, tables).map_err(|e| StateError::Corrupt {
-                path: tmp.clone(),
-                reason: e.to_string(),
+            serde_json::to_writer(&mut w, &SnapshotFile::from_tables(tables)).map_err(|e| {
+                StateError::Corrupt {
+                    path: tmp.clone(),
+                    reason: e.to_string(),
+                }
             })?;
             let f = w.into_inner().map_err(|e| io(&tmp)(e.into_error()))?;
             f.sync_all().map_err(io(&tmp))?;
@@ -185,4 +193,129 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
         }
     }
     Ok(n)
+}
+
+/// The snapshot on disk: objects only (the secondary indexes are rebuilt on load), and
+/// each job version written once however many allocations run it.
+#[derive(Serialize, Deserialize)]
+struct SnapshotFile {
+    index: u64,
+    table_index: TableIndex,
+    jobs: Vec<Arc<Job>>,
+    job_versions: Vec<Vec<Arc<Job>>>,
+    submissions: Vec<(String, String, u64, JobSubmission)>,
+    periodic_launches: Vec<(JobKey, i64)>,
+    queued: Vec<(JobKey, BTreeMap<String, u64>)>,
+    alloc_jobs: Vec<Arc<Job>>,
+    /// Each allocation with its `Job` taken out, and that job's place in `alloc_jobs`.
+    allocs: Vec<(Allocation, Option<usize>)>,
+    evals: Vec<Arc<Evaluation>>,
+    deployments: Vec<Arc<Deployment>>,
+    nodes: Vec<Arc<Node>>,
+}
+
+impl SnapshotFile {
+    fn from_tables(t: &Tables) -> Self {
+        let mut alloc_jobs: Vec<Arc<Job>> = Vec::new();
+        let mut seen: HashMap<*const Job, usize> = HashMap::new();
+        let allocs = t
+            .allocs
+            .values()
+            .map(|a| {
+                let mut alloc = (**a).clone();
+                let ix = alloc.job.take().map(|job| {
+                    *seen.entry(Arc::as_ptr(&job)).or_insert_with(|| {
+                        alloc_jobs.push(job.clone());
+                        alloc_jobs.len() - 1
+                    })
+                });
+                (alloc, ix)
+            })
+            .collect();
+        SnapshotFile {
+            index: t.index,
+            table_index: t.table_index,
+            jobs: t.jobs.values().cloned().collect(),
+            job_versions: t
+                .job_versions
+                .values()
+                .map(|v| v.iter().cloned().collect())
+                .collect(),
+            submissions: t
+                .job_submissions
+                .iter()
+                .map(|((ns, id, v), s)| (ns.clone(), id.clone(), *v, s.clone()))
+                .collect(),
+            periodic_launches: t
+                .periodic_launches
+                .iter()
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
+            queued: t
+                .queued
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            alloc_jobs,
+            allocs,
+            evals: t.evals.values().cloned().collect(),
+            deployments: t.deployments.values().cloned().collect(),
+            nodes: t.nodes.values().cloned().collect(),
+        }
+    }
+
+    fn into_tables(self) -> Tables {
+        let mut t = Tables {
+            index: self.index,
+            table_index: self.table_index,
+            ..Default::default()
+        };
+        for job in self.jobs {
+            t.jobs.insert(job_key(&job.namespace, &job.id), job);
+        }
+        for versions in self.job_versions {
+            if let Some(first) = versions.first() {
+                let key = job_key(&first.namespace, &first.id);
+                t.job_versions.insert(key, versions.into_iter().collect());
+            }
+        }
+        for (ns, id, v, s) in self.submissions {
+            t.job_submissions.insert((ns, id, v), s);
+        }
+        t.periodic_launches = self.periodic_launches.into_iter().collect();
+        t.queued = self.queued.into_iter().collect();
+        for (mut alloc, ix) in self.allocs {
+            alloc.job = ix.and_then(|i| self.alloc_jobs.get(i).cloned());
+            let key = job_key(&alloc.namespace, &alloc.job_id);
+            t.allocs_by_job
+                .entry(key)
+                .or_default()
+                .insert(alloc.id.clone());
+            t.allocs_by_node
+                .entry(alloc.node_id.clone())
+                .or_default()
+                .insert(alloc.id.clone());
+            t.allocs.insert(alloc.id.clone(), Arc::new(alloc));
+        }
+        for eval in self.evals {
+            let key = job_key(&eval.namespace, &eval.job_id);
+            t.evals_by_job
+                .entry(key)
+                .or_default()
+                .insert(eval.id.clone());
+            t.evals.insert(eval.id.clone(), eval);
+        }
+        for d in self.deployments {
+            let key = job_key(&d.namespace, &d.job_id);
+            t.deployments_by_job
+                .entry(key)
+                .or_default()
+                .insert(d.id.clone());
+            t.deployments.insert(d.id.clone(), d);
+        }
+        for node in self.nodes {
+            t.nodes.insert(node.id.clone(), node);
+        }
+        t
+    }
 }

@@ -39,7 +39,7 @@ pub fn job_key(namespace: &str, id: &str) -> JobKey {
 pub const JOB_TRACKED_VERSIONS: usize = 6;
 
 /// Every table, as of one index. Cloning is O(1).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default)]
 pub struct Tables {
     pub index: u64,
     /// The index each table last changed at: a blocking query on a table waits on it.
@@ -185,3 +185,6 @@ impl StateStore {
         self.index_tx.subscribe()
     }
 }
+
+#[cfg(test)]
+mod tests;
