@@ -333,12 +333,12 @@ impl Cx<'_> {
         eval.modify_index = self.index;
         eval.modify_time = self.now;
         let key = job_key(&eval.namespace, &eval.job_id);
-        if eval.status == EVAL_COMPLETE || eval.status == crate::structs::EVAL_BLOCKED {
-            if !eval.queued_allocations.is_empty() || eval.status == EVAL_COMPLETE {
-                self.t
-                    .queued
-                    .insert(key.clone(), eval.queued_allocations.clone());
-            }
+        // A finished eval says what is still queued; a blocked one only when it knows.
+        let blocked = eval.status == crate::structs::EVAL_BLOCKED;
+        if eval.status == EVAL_COMPLETE || (blocked && !eval.queued_allocations.is_empty()) {
+            self.t
+                .queued
+                .insert(key.clone(), eval.queued_allocations.clone());
         }
         insert_into(&mut self.t.evals_by_job, key, eval.id.clone());
         self.t.evals.insert(eval.id.clone(), Arc::new(eval));

@@ -134,7 +134,7 @@ impl Tables {
                     .collect()
             })
             .unwrap_or_default();
-        out.sort_by(|a, b| b.create_index.cmp(&a.create_index));
+        out.sort_by_key(|d| std::cmp::Reverse(d.create_index));
         out
     }
 
