@@ -39,6 +39,8 @@ pub struct Job {
     /// Job-level `migrate`, merged into each group's strategy.
     pub migrate: Option<MigrateStrategy>,
     pub dispatched: bool,
+    /// A dispatch retried with the same token returns the child it created.
+    pub dispatch_idempotency_token: String,
     /// Base64 (Go's `[]byte`).
     pub payload: Option<String>,
     pub meta: BTreeMap<String, String>,

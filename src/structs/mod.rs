@@ -28,10 +28,9 @@ mod update;
 mod validate;
 
 pub use alloc::*;
+pub use constraint::{Affinity, Constraint, Spread, SpreadTarget};
 pub use deployment::*;
 pub use eval::*;
-pub use node::*;
-pub use constraint::{Affinity, Constraint, Spread, SpreadTarget};
 pub use files::{ChangeScript, TaskArtifact, Template, WaitConfig};
 pub use group::{DisconnectStrategy, EphemeralDisk, ScalingPolicy, TaskGroup, VolumeRequest};
 pub use job::{
@@ -39,6 +38,7 @@ pub use job::{
     PeriodicConfig,
 };
 pub use network::{CniConfig, DnsConfig, NetworkResource, Port};
+pub use node::*;
 pub use policy::{ReschedulePolicy, RestartPolicy};
 pub use resources::{RequestedDevice, Resources};
 pub use service::{CheckRestart, Service, ServiceCheck};

@@ -248,7 +248,10 @@ mod tests {
 
     #[test]
     fn port_lists() {
-        assert_eq!(parse_port_list("22, 80,8000-8002,x"), vec![22, 80, 8000, 8001, 8002]);
+        assert_eq!(
+            parse_port_list("22, 80,8000-8002,x"),
+            vec![22, 80, 8000, 8001, 8002]
+        );
         assert!(parse_port_list("").is_empty());
     }
 }

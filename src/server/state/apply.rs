@@ -62,7 +62,9 @@ pub(super) fn apply(t: &mut Tables, entry: Entry) {
                 let key = (stored.namespace.clone(), stored.id.clone(), stored.version);
                 cx.t.job_submissions.insert(key, sub);
             }
-            if let Some(eval) = eval {
+            if let Some(mut eval) = eval {
+                // The eval is for the version the register left stored.
+                eval.job_modify_index = stored.job_modify_index;
                 cx.upsert_eval(*eval);
             }
         }
@@ -340,13 +342,39 @@ impl Cx<'_> {
                 .queued
                 .insert(key.clone(), eval.queued_allocations.clone());
         }
+        if eval.status == EVAL_COMPLETE && eval.failed_tg_allocs.is_empty() {
+            self.cancel_blocked_evals(&key, &eval.id);
+        }
         insert_into(&mut self.t.evals_by_job, key, eval.id.clone());
         self.t.evals.insert(eval.id.clone(), Arc::new(eval));
         self.t.table_index.evals = self.index;
     }
 
+    /// Nomad: an eval that placed everything supersedes the job's blocked evals.
+    fn cancel_blocked_evals(&mut self, key: &JobKey, by: &str) {
+        let Some(ids) = self.t.evals_by_job.get(key).cloned() else {
+            return;
+        };
+        for id in ids.iter().filter(|id| id.as_str() != by) {
+            let Some(old) = self.t.evals.get(id) else {
+                continue;
+            };
+            if old.status != crate::structs::EVAL_BLOCKED {
+                continue;
+            }
+            let mut canceled = (**old).clone();
+            canceled.status = crate::structs::EVAL_CANCELED.into();
+            canceled.status_description = format!("evaluation {by:?} successful");
+            canceled.modify_index = self.index;
+            canceled.modify_time = self.now;
+            self.t.evals.insert(id.clone(), Arc::new(canceled));
+        }
+    }
+
     /// Stores an allocation and keeps the job and node indexes in step.
     fn put_alloc(&mut self, alloc: Allocation) {
+        let old = self.t.allocs.get(&alloc.id).cloned();
+        super::node_usage::track(&mut self.t.node_usage, old.as_deref(), &alloc);
         let key = job_key(&alloc.namespace, &alloc.job_id);
         insert_into(&mut self.t.allocs_by_job, key, alloc.id.clone());
         insert_into(
@@ -489,6 +517,11 @@ impl Cx<'_> {
     /// Records the client's health verdict and counts it in the deployment once.
     fn set_alloc_health(&mut self, alloc: &mut Allocation, healthy: Option<bool>, ts: String) {
         let before = alloc.deployment_status.as_ref().and_then(|s| s.healthy);
+        // Only news counts (Nomad): a repeated or empty verdict leaves the status and its
+        // ModifyIndex alone, so the deployment watcher does not see fresh health.
+        if healthy.is_none() || healthy == before {
+            return;
+        }
         let status = alloc
             .deployment_status
             .get_or_insert_with(AllocDeploymentStatus::default);
@@ -517,10 +550,23 @@ impl Cx<'_> {
 
     fn apply_deployment_change(&mut self, change: DeploymentChange) {
         let DeploymentChange { update, job, eval } = change;
+        // A finished deployment stays as it ended: the watcher and the reconciler may
+        // both decide its end from the same state, and the first one wins.
+        let Some(current) = self.t.deployments.get(&update.deployment_id).cloned() else {
+            return;
+        };
+        if !current.active() {
+            return;
+        }
         self.update_deployment(&update.deployment_id, |d| {
             d.status = update.status.clone();
             d.status_description = update.status_description.clone();
         });
+        // Nomad: the job version of a successful deployment is stable.
+        if update.status == crate::structs::DEPLOYMENT_SUCCESSFUL {
+            let key = job_key(&current.namespace, &current.job_id);
+            self.set_stability(&key, current.job_version, true);
+        }
         if let Some(job) = job {
             self.register_job(job);
         }

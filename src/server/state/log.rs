@@ -316,6 +316,7 @@ impl SnapshotFile {
         for node in self.nodes {
             t.nodes.insert(node.id.clone(), node);
         }
+        t.node_usage = super::node_usage::rebuild(t.allocs.values().map(|a| &**a));
         t
     }
 }

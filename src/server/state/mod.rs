@@ -9,6 +9,7 @@
 mod apply;
 mod command;
 mod log;
+mod node_usage;
 mod query;
 
 use std::path::Path;
@@ -23,6 +24,7 @@ use crate::structs::{Allocation, Deployment, Evaluation, Job, Node};
 
 pub use apply::spec_changed;
 pub use command::*;
+pub use node_usage::NodeAllocated;
 pub use query::{
     JobChildrenSummary, JobSummary, TaskGroupSummary, JOB_STATUS_DEAD, JOB_STATUS_PENDING,
     JOB_STATUS_RUNNING,
@@ -55,6 +57,8 @@ pub struct Tables {
     pub allocs: OrdMap<String, Arc<Allocation>>,
     pub allocs_by_job: OrdMap<JobKey, OrdSet<String>>,
     pub allocs_by_node: OrdMap<String, OrdSet<String>>,
+    /// What the live allocations on each node hold (derived from `allocs`).
+    pub node_usage: OrdMap<String, NodeAllocated>,
     pub evals: OrdMap<String, Arc<Evaluation>>,
     pub evals_by_job: OrdMap<JobKey, OrdSet<String>>,
     pub deployments: OrdMap<String, Arc<Deployment>>,
@@ -73,6 +77,25 @@ pub struct TableIndex {
 
 /// A consistent read-only view of the state at one index.
 pub type Snapshot = Arc<Tables>;
+
+impl Tables {
+    /// These tables with one more command applied, logged nowhere: the hypothetical
+    /// state a dry run (`job plan`) schedules against.
+    pub fn with_command(&self, command: Command, now: i64) -> Result<Tables, StateError> {
+        apply::check(self, &command).map_err(StateError::Rejected)?;
+        let mut tables = self.clone();
+        let index = self.index + 1;
+        apply::apply(
+            &mut tables,
+            Entry {
+                index,
+                now,
+                command,
+            },
+        );
+        Ok(tables)
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
