@@ -19,10 +19,15 @@ fn main() {
     }
     let args = cli::args::normalise(std::env::args());
     let cli = cli::Cli::parse_from(args);
+    // The agent logs at its own level; every other command only warns.
+    let default_filter = match &cli.command {
+        cli::Command::Agent(args) => args.log_filter(),
+        _ => "warn".to_string(),
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("DROVER_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -42,6 +47,7 @@ fn main() {
         .expect("tokio runtime");
     let result = runtime.block_on(async {
         match cli.command {
+            cli::Command::Agent(args) => cli::agent::run(args).await,
             cli::Command::Image(args) => cli::image::run(args).await,
             cli::Command::Job(args) => cli::job::run(args),
             cli::Command::Container(_) => unreachable!("handled before the runtime starts"),

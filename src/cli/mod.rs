@@ -1,9 +1,11 @@
 //! The command line: one module per command group.
 
+pub mod agent;
 pub mod args;
 pub mod container;
 pub mod image;
 pub mod job;
+pub mod plan_diff;
 pub mod progress;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +23,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the agent: a server and the HTTP API (-dev: in memory, on 127.0.0.1)
+    Agent(agent::AgentArgs),
     /// Pull, list and remove images in the local store
     Image(image::ImageArgs),
     /// Validate, run and write job files

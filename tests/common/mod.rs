@@ -1,5 +1,7 @@
 //! Shared by the tests that drive the real `drover` binary.
 
+pub mod agent;
+
 use std::path::Path;
 
 /// The test registry `scripts/testenv/up` started (127.0.0.1:PORT), from its env file.
