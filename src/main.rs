@@ -30,6 +30,8 @@ fn main() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
+        // Colour only for a person at a terminal, not into log files and journals.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     // The launcher forks into namespaces: it must run before any runtime threads exist.
     if let cli::Command::Container(cli::ContainerCommand::Run(args)) = cli.command {

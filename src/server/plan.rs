@@ -67,6 +67,8 @@ pub struct PlanAnnotations {
 #[derive(Debug, Clone, Default)]
 pub struct PlanResult {
     pub node_update: BTreeMap<String, Vec<AllocStop>>,
+    /// The committed allocations by node. The applier gives only their identity (ID,
+    /// name, namespace, job, node, group, desired status); the state holds the rest.
     pub node_allocation: BTreeMap<String, Vec<Allocation>>,
     pub deployment: Option<Deployment>,
     pub deployment_updates: Vec<DeploymentStatusUpdate>,
