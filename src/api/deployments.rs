@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::blocking::{blocking, by_id_or_prefix, paginate, with_prefix, QueryOptions};
 use super::error::ApiError;
-use super::events::fill_stub;
+use super::events::alloc_stub;
 use super::request::decode_value;
 use super::{Api, ApiResult, ApiState, Reply, Req};
 
@@ -75,11 +75,7 @@ async fn allocations(api: &Api, req: &Req, id: &str) -> ApiResult {
             .allocs
             .values()
             .filter(|a| a.deployment_id == full)
-            .map(|a| {
-                let mut stub = a.stub(false, true);
-                fill_stub(&mut stub);
-                stub
-            })
+            .map(|a| alloc_stub(a))
             .collect();
         (stubs, t.table_index.allocs)
     })

@@ -6,7 +6,7 @@ use axum::extract::State;
 
 use super::blocking::{blocking, by_id_or_prefix, paginate, with_prefix, QueryOptions};
 use super::error::ApiError;
-use super::events::fill_stub;
+use super::events::alloc_stub;
 use super::{Api, ApiResult, ApiState, Reply, Req};
 use crate::server::state::Tables;
 use crate::structs::{Evaluation, EvaluationStub};
@@ -101,11 +101,7 @@ async fn allocations(api: &Api, req: &Req, id: &str) -> ApiResult {
             .allocs
             .values()
             .filter(|a| a.eval_id == id)
-            .map(|a| {
-                let mut stub = a.stub(false, true);
-                fill_stub(&mut stub);
-                stub
-            })
+            .map(|a| alloc_stub(a))
             .collect();
         (stubs, t.table_index.allocs)
     })

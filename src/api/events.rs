@@ -84,6 +84,14 @@ pub fn fill_alloc(alloc: &mut Allocation) {
     fill_states(alloc.task_states.values_mut());
 }
 
+/// The list form of an allocation as the list endpoints serve it: task states included,
+/// display messages filled.
+pub fn alloc_stub(alloc: &Allocation) -> AllocationListStub {
+    let mut stub = alloc.stub(false, true);
+    fill_stub(&mut stub);
+    stub
+}
+
 pub fn fill_stub(stub: &mut AllocationListStub) {
     if let Some(states) = stub.task_states.as_mut() {
         fill_states(states.values_mut());

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::blocking::{blocking, paginate, QueryOptions};
 use super::error::ApiError;
-use super::events::fill_stub;
+use super::events::alloc_stub;
 use super::jobs_write;
 use super::{Api, ApiResult, ApiState, Reply, Req};
 use crate::server::state::{JobSummary, Tables};
@@ -213,11 +213,7 @@ async fn allocations(api: &Api, req: &Req, ns: &str, id: &str) -> ApiResult {
             .filter(|a| {
                 all || current.is_none() || a.job.as_ref().map(|j| j.create_index) == current
             })
-            .map(|a| {
-                let mut stub = a.stub(false, true);
-                fill_stub(&mut stub);
-                stub
-            })
+            .map(|a| alloc_stub(a))
             .collect();
         (stubs, t.table_index.allocs)
     })
