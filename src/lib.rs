@@ -6,8 +6,3 @@ pub mod api;
 pub mod jobspec;
 pub mod server;
 pub mod structs;
-
-/// mimalloc for every drover binary: the server allocates and frees many small objects
-/// per placement, and glibc's allocator was a fifth of the scheduling benchmark's time.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

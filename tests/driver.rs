@@ -82,7 +82,7 @@ impl Env {
         let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let parent = format!("drover-test-{}-{n}", std::process::id());
         let driver = Driver::new(DriverConfig {
-            shim_exe: PathBuf::from(env!("CARGO_BIN_EXE_drover")),
+            shim_exe: PathBuf::from(env!("CARGO_BIN_EXE_drover-shim")),
             cgroup_parent: parent.clone().into(),
         })
         .unwrap();
@@ -294,7 +294,7 @@ fn tasks_outlive_the_process_that_started_them() {
     assert_ne!(ppid, std::process::id() as i32);
 
     let driver = Driver::new(DriverConfig {
-        shim_exe: PathBuf::from(env!("CARGO_BIN_EXE_drover")),
+        shim_exe: PathBuf::from(env!("CARGO_BIN_EXE_drover-shim")),
         cgroup_parent: "drover".into(),
     })
     .unwrap();

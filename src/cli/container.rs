@@ -125,7 +125,8 @@ fn run_in(
     };
     if args.detach {
         let driver = Driver::new(DriverConfig {
-            shim_exe: std::env::current_exe().context("finding the drover binary")?,
+            shim_exe: drover_driver::runtime::shim::locate_shim()
+                .context("finding the drover binary")?,
             cgroup_parent: "drover".into(),
         })?;
         let handle = driver.start(StartRequest {

@@ -20,6 +20,14 @@ use super::spec::TaskSpec;
 use super::RuntimeError;
 use crate::cgroup::{CgroupConfig, CgroupManager, Cgroups};
 
+/// The shim executable to run: `drover-shim` beside the running binary (small: one per
+/// task), else the running binary itself (`drover shim …` works too).
+pub fn locate_shim() -> io::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let small = exe.with_file_name("drover-shim");
+    Ok(if small.is_file() { small } else { exe })
+}
+
 /// What the shim is asked to do, as `spec.json` in its state directory.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ShimSpec {
