@@ -5,6 +5,7 @@
 //! is current; `index=0` never waits. The query is re-run on every new state index, so
 //! each endpoint decides which tables its answer depends on by the index it returns.
 
+use std::ops::Bound;
 use std::time::Duration;
 
 use imbl::OrdMap;
@@ -181,7 +182,11 @@ pub fn paginate<T>(
 
 /// An object by its full ID or, when none has it, by a prefix only one ID starts with
 /// (Nomad's CLI looks objects up by short IDs).
-pub fn by_id_or_prefix<'a, V>(map: &'a OrdMap<String, V>, id: &str) -> Option<&'a V> {
+pub fn by_id_or_prefix<'a, K, V>(map: &'a OrdMap<K, V>, id: &str) -> Option<&'a V>
+where
+    K: Ord + Clone + std::borrow::Borrow<str>,
+    V: Clone,
+{
     if let Some(v) = map.get(id) {
         return Some(v);
     }
@@ -189,8 +194,8 @@ pub fn by_id_or_prefix<'a, V>(map: &'a OrdMap<String, V>, id: &str) -> Option<&'
         return None;
     }
     let mut matches = map
-        .range(id.to_string()..)
-        .take_while(|(k, _)| k.starts_with(id));
+        .range::<_, str>((Bound::Included(id), Bound::Unbounded))
+        .take_while(|(k, _)| k.borrow().starts_with(id));
     match (matches.next(), matches.next()) {
         (Some((_, v)), None) => Some(v),
         _ => None,
@@ -198,12 +203,16 @@ pub fn by_id_or_prefix<'a, V>(map: &'a OrdMap<String, V>, id: &str) -> Option<&'
 }
 
 /// The values whose keys start with `prefix`, in key order.
-pub fn with_prefix<'a, V>(
-    map: &'a OrdMap<String, V>,
+pub fn with_prefix<'a, K, V>(
+    map: &'a OrdMap<K, V>,
     prefix: &'a str,
-) -> impl Iterator<Item = &'a V> + 'a {
-    map.range(prefix.to_string()..)
-        .take_while(move |(k, _)| k.starts_with(prefix))
+) -> impl Iterator<Item = &'a V> + 'a
+where
+    K: Ord + Clone + std::borrow::Borrow<str>,
+    V: Clone,
+{
+    map.range::<_, str>((Bound::Included(prefix), Bound::Unbounded))
+        .take_while(move |(k, _)| k.borrow().starts_with(prefix))
         .map(|(_, v)| v)
 }
 

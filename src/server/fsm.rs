@@ -177,7 +177,7 @@ fn freed_classes(snap: &Tables, fx: &Effects) -> BTreeSet<String> {
     let alloc_nodes = fx
         .freed_allocs
         .iter()
-        .filter_map(|id| snap.allocs.get(id).map(|a| a.node_id.clone()));
+        .filter_map(|id| snap.allocs.get(id.as_str()).map(|a| a.node_id.clone()));
     fx.unblock_nodes
         .iter()
         .cloned()

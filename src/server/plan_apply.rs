@@ -260,8 +260,10 @@ fn evaluate_node(
     let Some(node) = snap.node(node_id) else {
         return Err("node does not exist".into());
     };
-    let stored: Vec<Option<&Arc<Allocation>>> =
-        plan_allocs.iter().map(|a| snap.allocs.get(&a.id)).collect();
+    let stored: Vec<Option<&Arc<Allocation>>> = plan_allocs
+        .iter()
+        .map(|a| snap.allocs.get(a.id.as_str()))
+        .collect();
     // Only changes to allocations already there (marking them lost, recording a
     // follow-up eval, in-place updates) may touch a node that takes no new work.
     let all_existing = stored.iter().all(Option::is_some);

@@ -53,7 +53,7 @@ impl Server {
         let mut evaluated = BTreeSet::new();
         let mut evals = Vec::new();
         for update in &updates {
-            let Some(old) = snap.allocs.get(&update.alloc_id) else {
+            let Some(old) = snap.allocs.get(update.alloc_id.as_str()) else {
                 continue;
             };
             if update.client_status != ALLOC_CLIENT_FAILED

@@ -31,7 +31,7 @@ impl Server {
             let healthy = state
                 .placed_canaries
                 .iter()
-                .filter_map(|id| snap.allocs.get(id))
+                .filter_map(|id| snap.allocs.get(id.as_str()))
                 .filter(|a| {
                     !a.terminal() && a.deployment_status.as_ref().is_some_and(|s| s.is_healthy())
                 })
@@ -137,7 +137,7 @@ impl Server {
         } else {
             let rollback = unhealthy.iter().any(|alloc_id| {
                 snap.allocs
-                    .get(alloc_id)
+                    .get(alloc_id.as_str())
                     .and_then(|a| d.task_groups.get(&a.task_group))
                     .is_some_and(|s| s.auto_revert)
             });

@@ -298,7 +298,7 @@ impl PropertyCounts {
             .into_iter()
             .flatten()
             .filter(|id| !ctx.is_removed(id))
-            .filter_map(|id| snap.allocs.get(id))
+            .filter_map(|id| snap.allocs.get(id.as_str()))
             .filter(|a| !a.terminal())
             .map(|a| (a.node_id.as_str(), a.task_group.as_str()));
         let planned = ctx

@@ -119,7 +119,7 @@ pub(super) fn apply(t: &mut Tables, entry: Entry) {
         Command::PlanApply(plan) => cx.apply_plan(*plan),
         Command::AllocClientUpdate { allocs, evals } => {
             for update in allocs {
-                let Some(old) = cx.t.allocs.get(&update.alloc_id).cloned() else {
+                let Some(old) = cx.t.allocs.get(update.alloc_id.as_str()).cloned() else {
                     continue;
                 };
                 let mut alloc = (*old).clone();
@@ -141,7 +141,7 @@ pub(super) fn apply(t: &mut Tables, entry: Entry) {
             evals,
         } => {
             for id in alloc_ids {
-                if let Some(old) = cx.t.allocs.get(&id).cloned() {
+                if let Some(old) = cx.t.allocs.get(id.as_str()).cloned() {
                     let mut alloc = (*old).clone();
                     alloc.desired_transition.migrate = Some(migrate);
                     alloc.modify_index = index;
@@ -240,7 +240,7 @@ pub(super) fn apply(t: &mut Tables, entry: Entry) {
             let ts = crate::structs::time::rfc3339(now);
             for (ids, verdict) in [(healthy, true), (unhealthy, false)] {
                 for id in ids {
-                    let Some(old) = cx.t.allocs.get(&id).cloned() else {
+                    let Some(old) = cx.t.allocs.get(id.as_str()).cloned() else {
                         continue;
                     };
                     if old.deployment_id != deployment_id {
@@ -373,7 +373,7 @@ impl Cx<'_> {
 
     /// Stores an allocation and keeps the job and node indexes in step.
     fn put_alloc(&mut self, alloc: Allocation) {
-        let old = self.t.allocs.get(&alloc.id).cloned();
+        let old = self.t.allocs.get(alloc.id.as_str()).cloned();
         super::node_usage::track(&mut self.t.node_usage, old.as_deref(), &alloc);
         let key = job_key(&alloc.namespace, &alloc.job_id);
         insert_into(&mut self.t.allocs_by_job, key, alloc.id.clone());
@@ -382,7 +382,9 @@ impl Cx<'_> {
             alloc.node_id.clone(),
             alloc.id.clone(),
         );
-        self.t.allocs.insert(alloc.id.clone(), Arc::new(alloc));
+        self.t
+            .allocs
+            .insert(Arc::from(alloc.id.as_str()), Arc::new(alloc));
         self.t.table_index.allocs = self.index;
     }
 
@@ -434,7 +436,7 @@ impl Cx<'_> {
             });
         }
         for stop in stops {
-            let Some(old) = self.t.allocs.get(&stop.alloc_id).cloned() else {
+            let Some(old) = self.t.allocs.get(stop.alloc_id.as_str()).cloned() else {
                 continue;
             };
             let mut alloc = (*old).clone();
@@ -458,7 +460,7 @@ impl Cx<'_> {
             if alloc.job.is_none() {
                 alloc.job = plan_job.clone();
             }
-            match self.t.allocs.get(&alloc.id).cloned() {
+            match self.t.allocs.get(alloc.id.as_str()).cloned() {
                 Some(old) => {
                     // The client owns these; a server-side update never rolls them back.
                     alloc.create_index = old.create_index;
@@ -599,11 +601,19 @@ impl Cx<'_> {
     }
 }
 
+/// Adds `id` to the set under `key`, mutating in place: after the first change in an
+/// apply the path is this table's own, so further inserts copy nothing (taking the set
+/// out and putting it back would copy a leaf of up to 64 IDs every time).
 fn insert_into<K: Ord + Clone>(map: &mut OrdMap<K, OrdSet<String>>, key: K, id: String) {
-    let mut set = map.get(&key).cloned().unwrap_or_default();
-    if !set.contains(&id) {
-        set.insert(id);
-        map.insert(key, set);
+    match map.get_mut(&key) {
+        Some(set) => {
+            if !set.contains(&id) {
+                set.insert(id);
+            }
+        }
+        None => {
+            map.insert(key, OrdSet::unit(id));
+        }
     }
 }
 

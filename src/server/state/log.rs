@@ -295,7 +295,8 @@ impl SnapshotFile {
                 .entry(alloc.node_id.clone())
                 .or_default()
                 .insert(alloc.id.clone());
-            t.allocs.insert(alloc.id.clone(), Arc::new(alloc));
+            t.allocs
+                .insert(Arc::from(alloc.id.as_str()), Arc::new(alloc));
         }
         for eval in self.evals {
             let key = job_key(&eval.namespace, &eval.job_id);

@@ -89,7 +89,7 @@ impl Tables {
             .get(&job_key(namespace, id))
             .map(|ids| {
                 ids.iter()
-                    .filter_map(|a| self.allocs.get(a).cloned())
+                    .filter_map(|a| self.allocs.get(a.as_str()).cloned())
                     .collect()
             })
             .unwrap_or_default()
@@ -100,7 +100,7 @@ impl Tables {
             .get(node_id)
             .map(|ids| {
                 ids.iter()
-                    .filter_map(|a| self.allocs.get(a).cloned())
+                    .filter_map(|a| self.allocs.get(a.as_str()).cloned())
                     .collect()
             })
             .unwrap_or_default()

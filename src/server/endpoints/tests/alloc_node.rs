@@ -32,7 +32,7 @@ fn stop_alloc_asks_for_a_migration() {
     let id = a.id.clone();
     place(&s, vec![a], None);
     let reply = s.stop_alloc(&id, false).unwrap();
-    let stored = s.state.snapshot().allocs[&id].clone();
+    let stored = s.state.snapshot().allocs[id.as_str()].clone();
     assert_eq!(stored.desired_transition.migrate, Some(true));
     let eval = eval_of(&s, &reply.eval_id);
     assert_eq!(
@@ -86,7 +86,7 @@ fn failed_allocs_get_their_job_reevaluated_once() {
         assert_eq!(retries(&s), want, "step {i}");
     }
     assert_eq!(
-        s.state.snapshot().allocs[&w1].client_status,
+        s.state.snapshot().allocs[w1.as_str()].client_status,
         ALLOC_CLIENT_FAILED
     );
 }

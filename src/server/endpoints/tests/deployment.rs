@@ -188,7 +188,7 @@ fn alloc_health_from_the_operator() {
     );
     assert_eq!(d.task_groups["cache"].unhealthy_allocs, 1);
     assert_eq!(reply.reverted_job_version, Some(0));
-    assert!(snap.allocs[&alloc_id]
+    assert!(snap.allocs[alloc_id.as_str()]
         .deployment_status
         .as_ref()
         .unwrap()

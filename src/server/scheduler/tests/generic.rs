@@ -133,7 +133,10 @@ fn count_changes_update_in_place_and_job_changes_replace() {
             "{} was replaced",
             a.name
         );
-        let prev = snap.allocs.get(&a.previous_allocation).expect("linked");
+        let prev = snap
+            .allocs
+            .get(a.previous_allocation.as_str())
+            .expect("linked");
         assert_eq!(prev.next_allocation, a.id);
         assert_eq!(prev.name, a.name);
     }

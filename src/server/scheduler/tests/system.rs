@@ -154,7 +154,7 @@ fn new_versions_roll_in_place_or_max_parallel_at_a_time() {
     assert_eq!(updating.len(), 1);
     let replacement = snap
         .allocs
-        .get(&updating[0].next_allocation)
+        .get(updating[0].next_allocation.as_str())
         .expect("linked replacement");
     assert_eq!(replacement.node_id, updating[0].node_id);
     assert_eq!(replacement.previous_allocation, updating[0].id);
