@@ -624,6 +624,14 @@ async fn a_full_disk_is_a_clear_error_and_leaves_no_partial_layer() {
         Some(c"size=24m"),
     )
     .unwrap();
+    // Unmounted however the test ends (a panic included), before the dir is removed.
+    struct Unmount<'a>(&'a std::path::Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = rustix::mount::unmount(self.0, rustix::mount::UnmountFlags::DETACH);
+        }
+    }
+    let mounted = Unmount(dir.path());
     let result = async {
         let store =
             Arc::new(ImageStore::open(dir.path().join("image"), StoreLimits::default()).unwrap());
@@ -638,7 +646,7 @@ async fn a_full_disk_is_a_clear_error_and_leaves_no_partial_layer() {
     let text = format!("{err}");
     let consistent = std::panic::catch_unwind(|| assert_store_consistent(&store));
     drop(store);
-    rustix::mount::unmount(dir.path(), rustix::mount::UnmountFlags::DETACH).unwrap();
+    drop(mounted);
     assert!(text.contains("No space left on device"), "{text}");
     assert!(text.contains("drover-test/big"), "{text}");
     consistent.unwrap();
