@@ -52,6 +52,10 @@ fn main() {
             cli::Command::Agent(args) => cli::agent::run(args).await,
             cli::Command::Image(args) => cli::image::run(args).await,
             cli::Command::Job(args) => cli::job::run(args),
+            cli::Command::Status(args) => match cli::job::status(args) {
+                0 => Ok(()),
+                code => std::process::exit(code),
+            },
             cli::Command::Container(_) => unreachable!("handled before the runtime starts"),
         }
     });

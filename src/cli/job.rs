@@ -1,4 +1,4 @@
-//! `drover job validate|run|init`: job files from the command line.
+//! `drover job validate|run|plan|status|stop|init`: job files and the jobs on the agent.
 //!
 //! Output and exit codes follow Nomad's: `Job validation successful` (0), `Job validation
 //! errors:` and the list (1), `Error getting job struct: …` for files that do not parse.
@@ -8,6 +8,13 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{ArgAction, Args, Subcommand};
 
+mod monitor;
+mod plan;
+mod run;
+mod status;
+mod stop;
+
+use crate::cli::http::ApiFlags;
 use drover::jobspec::{self, ParseOptions};
 use drover::structs::{Job, JobRequest};
 
@@ -21,13 +28,62 @@ pub struct JobArgs {
 pub enum JobCommand {
     /// Check a job file: syntax, variables and Nomad's validation rules
     Validate(JobFileArgs),
-    /// Submit a job; with -output, print it as the API's JSON instead
+    /// Submit a job to the agent and monitor it; with -output, print its JSON instead
     Run {
         #[command(flatten)]
         file: JobFileArgs,
         /// Print the job as the API's {"Job": {...}} JSON and exit; submit nothing
         #[arg(long)]
         output: bool,
+        #[command(flatten)]
+        submit: run::SubmitArgs,
+        #[command(flatten)]
+        api: ApiFlags,
+    },
+    /// Show what submitting a job would change (exit 0: nothing placed or stopped, 1: changes)
+    Plan {
+        #[command(flatten)]
+        file: JobFileArgs,
+        /// Show the diff (-diff=false: only the dry-run result)
+        #[arg(long, value_name = "BOOL", action = ArgAction::Set, num_args = 0..=1,
+              default_value_t = true, default_missing_value = "true")]
+        diff: bool,
+        /// Expand added and removed groups and tasks
+        #[arg(long)]
+        verbose: bool,
+        #[command(flatten)]
+        api: ApiFlags,
+    },
+    /// Show one job (ID or prefix) or list them all
+    Status(StatusArgs),
+    /// Stop jobs and monitor their evaluations
+    Stop {
+        /// Delete the job and its versions now, instead of marking it stopped
+        #[arg(long)]
+        purge: bool,
+        /// Do not ask for confirmation when a prefix names the job
+        #[arg(long)]
+        yes: bool,
+        /// Print the evaluation ID and exit instead of monitoring
+        #[arg(long)]
+        detach: bool,
+        /// Full IDs
+        #[arg(long)]
+        verbose: bool,
+        /// Stop the job in every region
+        #[arg(long)]
+        global: bool,
+        /// Ignore shutdown delays
+        #[arg(long = "no-shutdown-delay")]
+        no_shutdown_delay: bool,
+        /// Priority of the stop evaluation
+        #[arg(long = "eval-priority")]
+        eval_priority: Option<u32>,
+        #[command(flatten)]
+        api: ApiFlags,
+        /// Jobs (IDs or prefixes)
+        #[arg(required = true)]
+        jobs: Vec<String>,
     },
     /// Write an example job file (example.nomad.hcl)
     Init {
@@ -37,6 +93,21 @@ pub enum JobCommand {
         /// Where to write it
         file: Option<PathBuf>,
     },
+}
+
+/// `job status` / `status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only the job's key/value block
+    #[arg(long)]
+    pub short: bool,
+    /// Full IDs and absolute times
+    #[arg(long)]
+    pub verbose: bool,
+    #[command(flatten)]
+    pub api: ApiFlags,
+    /// The job (ID or prefix); all jobs without it
+    pub job: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -63,9 +134,48 @@ pub const EXAMPLE_FILE: &str = "example.nomad.hcl";
 pub fn run(args: JobArgs) -> Result<()> {
     match args.command {
         JobCommand::Validate(file) => exit(validate(&file)),
-        JobCommand::Run { file, output } => exit(job_run(&file, output)),
+        JobCommand::Run {
+            file,
+            output,
+            submit,
+            api,
+        } => exit(job_run(&file, output, &submit, &api)),
+        JobCommand::Plan {
+            file,
+            diff,
+            verbose,
+            api,
+        } => exit(plan::plan(&api, &file, verbose, diff)),
+        JobCommand::Status(args) => exit(status(args)),
+        JobCommand::Stop {
+            purge,
+            yes,
+            detach,
+            verbose,
+            global,
+            no_shutdown_delay,
+            eval_priority,
+            api,
+            jobs,
+        } => {
+            let opts = stop::StopOptions {
+                purge,
+                yes,
+                detach,
+                verbose,
+                global,
+                no_shutdown_delay,
+                eval_priority,
+            };
+            exit(stop::stop(&api, &jobs, &opts))
+        }
         JobCommand::Init { short, file } => exit(init(short, file)),
     }
+}
+
+/// `drover status [JOB]` and `drover job status [JOB]`.
+pub fn status(args: StatusArgs) -> i32 {
+    status::status(&args.api, args.job.as_deref(), args.short, args.verbose)
 }
 
 fn exit(code: i32) -> Result<()> {
@@ -111,14 +221,10 @@ fn validate(args: &JobFileArgs) -> i32 {
     }
 }
 
-fn job_run(args: &JobFileArgs, output: bool) -> i32 {
+fn job_run(args: &JobFileArgs, output: bool, submit: &run::SubmitArgs, api: &ApiFlags) -> i32 {
     let Some(job) = load(args) else { return 1 };
     if !output {
-        eprintln!(
-            "Error submitting job: drover has no agent API to submit to yet; \
-             use -output to print the job as the API's JSON"
-        );
-        return 1;
+        return run::submit(api, job, submit);
     }
     match to_api_json(&job) {
         Ok(text) => {

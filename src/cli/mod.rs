@@ -3,6 +3,8 @@
 pub mod agent;
 pub mod args;
 pub mod container;
+pub mod format;
+pub mod http;
 pub mod image;
 pub mod job;
 pub mod plan_diff;
@@ -27,8 +29,10 @@ pub enum Command {
     Agent(agent::AgentArgs),
     /// Pull, list and remove images in the local store
     Image(image::ImageArgs),
-    /// Validate, run and write job files
+    /// Validate, plan, run, inspect and stop jobs
     Job(job::JobArgs),
+    /// Show one job (ID or prefix) or list them all (like job status)
+    Status(job::StatusArgs),
     /// Run one task in the foreground (for debugging and benchmarks)
     #[command(subcommand)]
     Container(ContainerCommand),
