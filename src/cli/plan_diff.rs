@@ -3,7 +3,6 @@
 //! values quoted the way Go's `%q` does.
 
 // The plan command is wired up once the HTTP API exists; until then only tests call this.
-#![cfg_attr(not(test), allow(dead_code))]
 
 use std::fmt::Write;
 
