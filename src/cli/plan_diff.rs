@@ -2,8 +2,6 @@
 //! `+`/`-`/`+/-` markers, names aligned past the widest marker of their siblings, field
 //! values quoted the way Go's `%q` does.
 
-// The plan command is wired up once the HTTP API exists; until then only tests call this.
-
 use std::fmt::Write;
 
 use drover::structs::diff::{DiffType, FieldDiff, JobDiff, ObjectDiff, TaskDiff, TaskGroupDiff};
