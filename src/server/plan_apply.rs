@@ -211,20 +211,38 @@ pub fn check_plan(snap: &Tables, plan: &Plan) -> Verdict {
     verdict
 }
 
-/// What committing `plan` against `snap` would keep, without committing anything:
-/// the accepted nodes' changes, and `refresh_index` set when anything was refused.
-pub fn evaluate_plan(snap: &Tables, plan: &Plan) -> (PlanResult, Vec<(String, String)>) {
-    let verdict = check_plan(snap, plan);
-    let mut result = result_frame(snap, plan, &verdict);
-    for node in &verdict.accepted {
-        if let Some(stops) = plan.node_update.get(node).filter(|s| !s.is_empty()) {
-            result.node_update.insert(node.clone(), stops.clone());
+/// A plan checked against a state: what to report, the command that commits the
+/// accepted nodes (`None` when nothing is left), and the refused nodes with reasons.
+pub struct Evaluated {
+    pub result: PlanResult,
+    pub command: Option<Command>,
+    pub refused: Vec<(String, String)>,
+}
+
+/// Checks `plan` against `snap` and splits it into what is committed and what is not.
+/// The command takes the plan's own allocations; the result names them only.
+pub fn evaluate_plan(snap: &Tables, mut plan: Plan) -> Evaluated {
+    let verdict = check_plan(snap, &plan);
+    let mut result = result_frame(snap, &plan, &verdict);
+    let (mut stops, mut allocs) = (Vec::new(), Vec::new());
+    for node in verdict.accepted {
+        if let Some(s) = plan.node_update.remove(&node).filter(|s| !s.is_empty()) {
+            stops.extend(s.iter().cloned());
+            result.node_update.insert(node.clone(), s);
         }
-        if let Some(allocs) = plan.node_allocation.get(node).filter(|a| !a.is_empty()) {
-            result.node_allocation.insert(node.clone(), allocs.clone());
+        if let Some(a) = plan.node_allocation.remove(&node).filter(|a| !a.is_empty()) {
+            result
+                .node_allocation
+                .insert(node, a.iter().map(committed_identity).collect());
+            allocs.extend(a);
         }
     }
-    (result, verdict.refused)
+    let command = commit_command(&plan, stops, allocs, &result);
+    Evaluated {
+        result,
+        command,
+        refused: verdict.refused,
+    }
 }
 
 /// The result without its per-node changes.
@@ -391,14 +409,6 @@ impl Usage {
     }
 }
 
-/// The command that commits `result`: the plan's job once, allocations without their
-/// own copy of it when they run that very version.
-pub fn plan_apply_command(plan: &Plan, result: &PlanResult) -> Option<Command> {
-    let stops = result.node_update.values().flatten().cloned().collect();
-    let allocs = result.node_allocation.values().flatten().cloned().collect();
-    commit_command(plan, stops, allocs, result)
-}
-
 fn commit_command(
     plan: &Plan,
     stops: Vec<AllocStop>,
@@ -450,34 +460,20 @@ impl Core {
     }
 
     /// Checks `plan` against the newest state and commits what fits in one command.
-    pub(crate) fn apply_plan(&self, mut plan: Plan) -> Result<PlanResult, PlanError> {
+    pub(crate) fn apply_plan(&self, plan: Plan) -> Result<PlanResult, PlanError> {
         let start = Instant::now();
-        let snap = self.state.snapshot();
-        let verdict = check_plan(&snap, &plan);
-        if !verdict.refused.is_empty() {
-            self.metrics
-                .plan_node_rejected
-                .add(verdict.refused.len() as u64);
-            log_refused(&plan, &verdict.refused);
-        }
-        let mut result = result_frame(&snap, &plan, &verdict);
-        // The command takes the plan's own allocations; the result gets copies.
-        let mut stops = Vec::new();
-        let mut allocs = Vec::new();
-        for node in verdict.accepted {
-            if let Some(s) = plan.node_update.remove(&node).filter(|s| !s.is_empty()) {
-                stops.extend(s.iter().cloned());
-                result.node_update.insert(node.clone(), s);
-            }
-            if let Some(a) = plan.node_allocation.remove(&node).filter(|a| !a.is_empty()) {
-                result
-                    .node_allocation
-                    .insert(node, a.iter().map(committed_identity).collect());
-                allocs.extend(a);
-            }
+        let eval_id = plan.eval_id.clone();
+        let Evaluated {
+            mut result,
+            command,
+            refused,
+        } = evaluate_plan(&self.state.snapshot(), plan);
+        if !refused.is_empty() {
+            self.metrics.plan_node_rejected.add(refused.len() as u64);
+            log_refused(&eval_id, &refused);
         }
         self.metrics.plan_evaluate.record(start.elapsed());
-        if let Some(command) = commit_command(&plan, stops, allocs, &result) {
+        if let Some(command) = command {
             let start = Instant::now();
             result.alloc_index = self.apply(command)?;
             self.metrics.plan_apply.record(start.elapsed());
@@ -502,13 +498,13 @@ fn committed_identity(a: &Allocation) -> Allocation {
 }
 
 /// Per-node reasons of the last refusals, for logs.
-pub(crate) fn log_refused(plan: &Plan, refused: &[(String, String)]) {
+pub(crate) fn log_refused(eval_id: &str, refused: &[(String, String)]) {
     let by_node: HashMap<&str, &str> = refused
         .iter()
         .map(|(n, r)| (n.as_str(), r.as_str()))
         .collect();
     for (node, reason) in by_node {
-        tracing::debug!(eval_id = %plan.eval_id, node_id = node, reason, "plan for node refused");
+        tracing::debug!(eval_id, node_id = node, reason, "plan for node refused");
     }
 }
 

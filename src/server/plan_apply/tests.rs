@@ -310,7 +310,9 @@ fn each_node_is_checked_against_the_state() {
         let store = state(n.into_iter().collect(), existing);
         let snap = store.snapshot();
         let p = plan(allocs, stops.into_iter().map(|s| ("n1", stop(s))).collect());
-        let (result, refused) = evaluate_plan(&snap, &p);
+        let Evaluated {
+            result, refused, ..
+        } = evaluate_plan(&snap, p.clone());
         match refusal {
             None => {
                 assert!(refused.is_empty(), "{name}: refused {refused:?}");
@@ -337,7 +339,9 @@ fn refused_nodes_do_not_hold_back_the_others() {
         ],
         vec![],
     );
-    let (result, refused) = evaluate_plan(&store.snapshot(), &p);
+    let Evaluated {
+        result, refused, ..
+    } = evaluate_plan(&store.snapshot(), p.clone());
     assert_eq!(refused.len(), 1);
     assert_eq!(refused[0].0, "n1");
     assert_eq!(result.node_allocation.keys().collect::<Vec<_>>(), ["n2"]);
@@ -357,11 +361,15 @@ fn all_at_once_plans_are_refused_whole() {
     );
     p.all_at_once = true;
     p.deployment = Some(Default::default());
-    let (result, refused) = evaluate_plan(&store.snapshot(), &p);
+    let Evaluated {
+        result,
+        command,
+        refused,
+    } = evaluate_plan(&store.snapshot(), p.clone());
     assert!(!refused.is_empty());
     assert!(result.node_allocation.is_empty() && result.node_update.is_empty());
     assert!(result.deployment.is_none());
-    assert!(plan_apply_command(&p, &result).is_none());
+    assert!(command.is_none());
 }
 
 #[test]
