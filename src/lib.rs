@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod api;
+pub mod client;
 pub mod jobspec;
 pub mod server;
 pub mod structs;

@@ -56,6 +56,10 @@ fn main() {
                 0 => Ok(()),
                 code => std::process::exit(code),
             },
+            cli::Command::Alloc(args) => match cli::alloc::run(args)? {
+                0 => Ok(()),
+                code => std::process::exit(code),
+            },
             cli::Command::Container(_) => unreachable!("handled before the runtime starts"),
         }
     });

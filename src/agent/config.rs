@@ -26,6 +26,64 @@ pub struct AgentConfig {
     /// `TRACE`, `DEBUG`, `INFO`, `WARN`, `ERROR`.
     pub log_level: String,
     pub config_files: Vec<PathBuf>,
+    /// The `client` block (and what `-dev` sets in it).
+    pub client_config: ClientSettings,
+}
+
+/// The agent's `client { … }` settings (plus drover's registry settings), already merged.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ClientSettings {
+    /// `client { state_dir }`; default `<data_dir>/client`, a temp dir in `-dev`.
+    pub state_dir: Option<PathBuf>,
+    /// `client { alloc_dir }`; default `<data_dir>/alloc`, a temp dir in `-dev`.
+    pub alloc_dir: Option<PathBuf>,
+    /// `client { options { "driver.denylist" = "java,exec" … } }`, as given.
+    pub options: std::collections::BTreeMap<String, String>,
+    /// `client { meta { … } }`.
+    pub meta: std::collections::BTreeMap<String, String>,
+    /// `client { node_class }`.
+    pub node_class: String,
+    /// `client { node_pool }`; empty: `default`.
+    pub node_pool: String,
+    /// `client { network_interface }`: whose address ports are published on.
+    pub network_interface: String,
+    /// `client { min_dynamic_port / max_dynamic_port }`; 0: Nomad's 20000–32000.
+    pub min_dynamic_port: u16,
+    pub max_dynamic_port: u16,
+    /// `client { reserved { ports = "22,80,8500-8600" } }`.
+    pub reserved_ports: String,
+    /// `client { reserved { cpu, memory, disk } }` (MHz, MB, MB).
+    pub reserved_cpu: u64,
+    pub reserved_memory_mb: u64,
+    pub reserved_disk_mb: u64,
+    /// `client { bridge_network_name }`; empty: `drover`.
+    pub bridge_network_name: String,
+    /// `client { bridge_network_subnet }`; empty: `172.26.64.0/20`.
+    pub bridge_network_subnet: String,
+    /// drover's `registry { mirror = "…", insecure = ["host:port"] , auth_file = "…" }`:
+    /// where images come from when a reference names no registry, registries spoken to
+    /// over plain HTTP, and a Docker `config.json` with credentials.
+    pub registry_mirror: Option<String>,
+    pub insecure_registries: Vec<String>,
+    pub registry_auth_file: Option<PathBuf>,
+}
+
+impl ClientSettings {
+    /// A client option's value (`driver.denylist`, `driver.raw_exec.enable` …).
+    pub fn option(&self, key: &str) -> Option<&str> {
+        self.options.get(key).map(String::as_str)
+    }
+
+    /// `driver.denylist` (or the older `driver.blacklist`) as a list.
+    pub fn driver_denylist(&self) -> Vec<String> {
+        self.option("driver.denylist")
+            .or_else(|| self.option("driver.blacklist"))
+            .unwrap_or("")
+            .split(',')
+            .map(|d| d.trim().to_string())
+            .filter(|d| !d.is_empty())
+            .collect()
+    }
 }
 
 impl Default for AgentConfig {
@@ -44,6 +102,7 @@ impl Default for AgentConfig {
             node_name: hostname(),
             log_level: "INFO".into(),
             config_files: Vec::new(),
+            client_config: ClientSettings::default(),
         }
     }
 }
@@ -61,13 +120,23 @@ pub enum ConfigError {
 }
 
 impl AgentConfig {
-    /// `-dev`: server (the client comes later) on loopback, state in memory, DEBUG logs.
+    /// `-dev`: server and client on loopback, state in memory, DEBUG logs, raw_exec on.
     pub fn dev() -> Self {
+        let mut client_config = ClientSettings::default();
+        client_config
+            .options
+            .insert("driver.raw_exec.enable".into(), "true".into());
+        client_config
+            .options
+            .insert("driver.docker.volumes".into(), "true".into());
+        client_config.network_interface = "lo".into();
         AgentConfig {
             dev: true,
             server: true,
+            client: true,
             bind_addr: "127.0.0.1".into(),
             log_level: "DEBUG".into(),
+            client_config,
             ..Default::default()
         }
     }

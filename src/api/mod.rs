@@ -40,6 +40,8 @@ use crate::server::Server;
 pub struct Api {
     pub server: Arc<Server>,
     pub agent: AgentInfo,
+    /// The local client, when this agent runs one (`/v1/client/*`).
+    pub client: Option<Arc<dyn crate::client::ClientView>>,
 }
 
 pub type ApiState = axum::extract::State<Arc<Api>>;
@@ -49,7 +51,24 @@ pub type ApiResult = Result<Reply, ApiError>;
 
 impl Api {
     pub fn new(server: Arc<Server>, agent: AgentInfo) -> Arc<Api> {
-        Arc::new(Api { server, agent })
+        Arc::new(Api {
+            server,
+            agent,
+            client: None,
+        })
+    }
+
+    /// An API that also serves the local client's routes.
+    pub fn with_client(
+        server: Arc<Server>,
+        agent: AgentInfo,
+        client: Arc<dyn crate::client::ClientView>,
+    ) -> Arc<Api> {
+        Arc::new(Api {
+            server,
+            agent,
+            client: Some(client),
+        })
     }
 
     /// Runs a write on a blocking thread: applying a command may wait for the disk.

@@ -1,6 +1,7 @@
 //! The command line: one module per command group.
 
 pub mod agent;
+pub mod alloc;
 pub mod args;
 pub mod container;
 pub mod format;
@@ -33,6 +34,8 @@ pub enum Command {
     Job(job::JobArgs),
     /// Show one job (ID or prefix) or list them all (like job status)
     Status(job::StatusArgs),
+    /// Inspect allocations: status, logs, exec, restart, signal, stop
+    Alloc(alloc::AllocArgs),
     /// Run one task in the foreground (for debugging and benchmarks)
     #[command(subcommand)]
     Container(ContainerCommand),

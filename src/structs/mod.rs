@@ -22,6 +22,7 @@ mod node;
 mod policy;
 mod resources;
 mod service;
+mod stats;
 mod task;
 pub mod time;
 mod update;
@@ -42,6 +43,7 @@ pub use node::*;
 pub use policy::{ReschedulePolicy, RestartPolicy};
 pub use resources::{RequestedDevice, Resources};
 pub use service::{CheckRestart, Service, ServiceCheck};
+pub use stats::*;
 pub use task::{
     DispatchPayloadConfig, LogConfig, Task, TaskLifecycle, VolumeMount, WorkloadIdentity,
 };
