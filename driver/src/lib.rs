@@ -5,4 +5,5 @@
 
 pub mod cgroup;
 pub mod image;
+pub mod network;
 pub mod runtime;

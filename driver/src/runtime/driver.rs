@@ -150,6 +150,11 @@ impl Driver {
         }
     }
 
+    /// v1 or v2: what the task stats mean depends on it.
+    pub fn cgroup_version(&self) -> crate::cgroup::CgroupVersion {
+        self.cgroups.version()
+    }
+
     fn cgroup(&self, task: &str) -> Result<Cgroup, DriverError> {
         self.cgroups
             .task(task)

@@ -53,7 +53,7 @@ pub struct TaskDirs {
 }
 
 impl TaskDirs {
-    fn mounts(&self) -> Vec<BindMount> {
+    pub fn mounts(&self) -> Vec<BindMount> {
         let bind = |source: &Path, target: &str, noexec: bool| BindMount {
             source: source.to_path_buf(),
             target: target.into(),

@@ -31,6 +31,17 @@ impl LogConfig {
     }
 }
 
+/// The shim writes as root into a directory the task can also reach (`/alloc/logs`):
+/// never follow a symlink a hostile task planted there.
+fn open_log(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
 /// One stream's rotating files.
 pub struct RotatingWriter {
     dir: PathBuf,
@@ -62,7 +73,7 @@ impl RotatingWriter {
         let prefix = format!("{}.{stream}", config.name);
         let index = indexes(&config.dir, &prefix)?.last().copied().unwrap_or(0);
         let path = config.dir.join(format!("{prefix}.{index}"));
-        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let file = open_log(&path)?;
         let written = file.metadata()?.len();
         Ok(RotatingWriter {
             dir: config.dir.clone(),
@@ -78,7 +89,7 @@ impl RotatingWriter {
     fn rotate(&mut self) -> io::Result<()> {
         self.index += 1;
         let path = self.dir.join(format!("{}.{}", self.prefix, self.index));
-        self.file = OpenOptions::new().create(true).append(true).open(path)?;
+        self.file = open_log(&path)?;
         self.written = 0;
         let keep_from = (self.index + 1).saturating_sub(u64::from(self.max_files));
         for old in indexes(&self.dir, &self.prefix)? {
