@@ -118,7 +118,11 @@ def layer(entries, comp="gzip", sort=True, parents=True, comment=""):
     return {"entries": entries, "comp": comp, "sort": sort, "parents": parents, "comment": comment}
 
 
-def image(layers, config, arch="amd64", variant=None):
+# The images hold the host's own Debian binaries: label them with its architecture.
+HOST_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+
+
+def image(layers, config, arch=HOST_ARCH, variant=None):
     return {"layers": layers, "config": config, "arch": arch, "variant": variant}
 
 

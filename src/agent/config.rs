@@ -1,9 +1,11 @@
 //! The agent's configuration: Nomad's defaults, `-dev`'s, config files (`-config`, HCL
 //! or JSON, a file or a directory of them) and command-line flags, merged in that order.
+//! Files are parsed by `hcl1` (Nomad's agent files are HCL 1) and applied by `decode`.
+
+mod decode;
+mod hcl1;
 
 use std::path::{Path, PathBuf};
-
-use serde::Deserialize;
 
 pub const DEFAULT_HTTP_PORT: u16 = 4646;
 pub const DEFAULT_RPC_PORT: u16 = 4647;
@@ -115,8 +117,13 @@ pub enum ConfigError {
     NoDataDir,
     #[error("Invalid log level: {0:?}. Valid log levels are: [TRACE DEBUG INFO WARN ERROR]")]
     LogLevel(String),
+    #[error("{name} must be given as an absolute path: got {path}")]
+    RelativePath { name: &'static str, path: String },
     #[error("Error loading configuration from {path}: {reason}")]
     File { path: String, reason: String },
+    /// What is wrong in one file, each problem with its line (`line 12: …`).
+    #[error("Error loading configuration from {path}:\n{}", .problems.join("\n"))]
+    Invalid { path: String, problems: Vec<String> },
 }
 
 impl AgentConfig {
@@ -154,6 +161,20 @@ impl AgentConfig {
         ) {
             return Err(ConfigError::LogLevel(self.log_level.clone()));
         }
+        // As Nomad: a relative directory would move with the agent's working directory.
+        let dirs = [
+            ("data-dir", &self.data_dir),
+            ("state-dir", &self.client_config.state_dir),
+            ("alloc-dir", &self.client_config.alloc_dir),
+        ];
+        for (name, dir) in dirs {
+            if let Some(dir) = dir.as_ref().filter(|d| !d.is_absolute()) {
+                return Err(ConfigError::RelativePath {
+                    name,
+                    path: dir.display().to_string(),
+                });
+            }
+        }
         Ok(())
     }
 
@@ -164,93 +185,64 @@ impl AgentConfig {
             .map(|d| d.join("server").join("state"))
     }
 
-    /// Merges a config file, or every `.hcl`/`.json` file of a directory in name order.
+    /// Merges a config file, or every `.hcl`/`.json` file of a directory in name order
+    /// (editor backups skipped, as Nomad does). A file merges whole or not at all.
     pub fn load(&mut self, path: &Path) -> Result<(), ConfigError> {
         let err = |reason: String| ConfigError::File {
             path: path.display().to_string(),
             reason,
         };
-        if path.is_dir() {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-                .map_err(|e| err(e.to_string()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.is_file()
-                        && matches!(p.extension().and_then(|e| e.to_str()), Some("hcl" | "json"))
-                })
-                .collect();
-            files.sort();
-            for f in files {
+        let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
+        if meta.is_dir() {
+            for f in config_dir_files(path).map_err(|e| err(e.to_string()))? {
                 self.load(&f)?;
             }
             return Ok(());
         }
         let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-        let file: FileConfig = if path.extension().and_then(|e| e.to_str()) == Some("json") {
-            serde_json::from_str(&text).map_err(|e| err(e.to_string()))?
+        let root = if path.extension().and_then(|e| e.to_str()) == Some("json") {
+            let value: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| err(format!("line {}, column {}: {e}", e.line(), e.column())))?;
+            hcl1::from_json(value)
         } else {
-            hcl::from_str(&text).map_err(|e| err(e.to_string()))?
+            hcl1::parse(&text).map_err(|e| err(e.to_string()))?
         };
-        self.merge(file);
+        let mut next = self.clone();
+        let decoded = decode::apply(&mut next, &root);
+        if !decoded.problems.is_empty() {
+            return Err(ConfigError::Invalid {
+                path: path.display().to_string(),
+                problems: decoded.problems,
+            });
+        }
+        for key in decoded.ignored {
+            tracing::debug!(
+                file = %path.display(),
+                "agent config: {key}: a Nomad setting drover does not use, ignored"
+            );
+        }
+        *self = next;
         self.config_files.push(path.to_path_buf());
         Ok(())
     }
+}
 
-    fn merge(&mut self, f: FileConfig) {
-        let set = |dst: &mut String, src: Option<String>| {
-            if let Some(v) = src.filter(|v| !v.is_empty()) {
-                *dst = v;
-            }
-        };
-        set(&mut self.region, f.region);
-        set(&mut self.datacenter, f.datacenter);
-        set(&mut self.node_name, f.name);
-        set(&mut self.bind_addr, f.bind_addr);
-        set(&mut self.log_level, f.log_level);
-        if let Some(dir) = f.data_dir.filter(|d| !d.is_empty()) {
-            self.data_dir = Some(PathBuf::from(dir));
-        }
-        if let Some(ports) = f.ports {
-            self.http_port = ports.http.unwrap_or(self.http_port);
-            self.rpc_port = ports.rpc.unwrap_or(self.rpc_port);
-            self.serf_port = ports.serf.unwrap_or(self.serf_port);
-        }
-        if let Some(enabled) = f.server.and_then(|s| s.enabled) {
-            self.server = enabled;
-        }
-        if let Some(enabled) = f.client.and_then(|c| c.enabled) {
-            self.client = enabled;
+/// A config directory's `.hcl` and `.json` files, sorted by name; not subdirectories, not
+/// editor backups (`x.hcl~`, `.#x.hcl`, `#x.hcl#`), not `x.hcl.new`.
+pub fn config_dir_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let wanted = (name.ends_with(".hcl") || name.ends_with(".json"))
+            && !name.starts_with(".#")
+            && !(name.starts_with('#') && name.ends_with('#'));
+        if wanted && std::fs::metadata(entry.path())?.is_file() {
+            files.push(entry.path());
         }
     }
-}
-
-/// The part of Nomad's agent file drover reads; other keys are ignored.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct FileConfig {
-    region: Option<String>,
-    datacenter: Option<String>,
-    name: Option<String>,
-    data_dir: Option<String>,
-    bind_addr: Option<String>,
-    log_level: Option<String>,
-    ports: Option<Ports>,
-    server: Option<Enabled>,
-    client: Option<Enabled>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct Ports {
-    http: Option<u16>,
-    rpc: Option<u16>,
-    serf: Option<u16>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct Enabled {
-    enabled: Option<bool>,
+    files.sort();
+    Ok(files)
 }
 
 /// The host's name, as Nomad names a node by default.
@@ -262,78 +254,4 @@ pub fn hostname() -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn roles_and_data_dir_are_required() {
-        let cases = [
-            (AgentConfig::default(), Err(ConfigError::NoRole)),
-            (
-                AgentConfig {
-                    server: true,
-                    ..Default::default()
-                },
-                Err(ConfigError::NoDataDir),
-            ),
-            (
-                AgentConfig {
-                    server: true,
-                    data_dir: Some("/tmp/x".into()),
-                    ..Default::default()
-                },
-                Ok(()),
-            ),
-            (AgentConfig::dev(), Ok(())),
-            (
-                AgentConfig {
-                    log_level: "LOUD".into(),
-                    ..AgentConfig::dev()
-                },
-                Err(ConfigError::LogLevel("LOUD".into())),
-            ),
-        ];
-        for (config, want) in cases {
-            assert_eq!(config.validate(), want, "{config:?}");
-        }
-    }
-
-    #[test]
-    fn files_merge_over_defaults() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("a.hcl"),
-            r#"
-region     = "eu"
-datacenter = "dc2"
-data_dir   = "/var/lib/drover"
-ports { http = 5656 }
-server { enabled = true }
-telemetry { prometheus_metrics = true }
-"#,
-        )
-        .unwrap();
-        std::fs::write(
-            dir.path().join("b.json"),
-            r#"{"name": "n1", "log_level": "WARN"}"#,
-        )
-        .unwrap();
-        std::fs::write(dir.path().join("ignored.txt"), "nonsense").unwrap();
-        let mut config = AgentConfig::default();
-        config.load(dir.path()).unwrap();
-        assert_eq!(config.region, "eu");
-        assert_eq!(config.datacenter, "dc2");
-        assert_eq!(config.node_name, "n1");
-        assert_eq!(config.log_level, "WARN");
-        assert_eq!(config.http_port, 5656);
-        assert_eq!(config.rpc_port, DEFAULT_RPC_PORT);
-        assert!(config.server && !config.client);
-        assert_eq!(
-            config.state_dir().unwrap(),
-            Path::new("/var/lib/drover/server/state")
-        );
-        assert_eq!(config.config_files.len(), 2);
-        let err = config.load(&dir.path().join("missing.hcl")).unwrap_err();
-        assert!(matches!(err, ConfigError::File { .. }));
-    }
-}
+mod tests;

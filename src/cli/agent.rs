@@ -8,15 +8,23 @@ use clap::Args;
 
 use drover::agent::{Agent, AgentConfig};
 
+/// A line on stdout; a closed stdout (`| head`) must not take the agent down.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 #[derive(Debug, Args)]
 pub struct AgentArgs {
-    /// Development mode: a server on 127.0.0.1 with its state in memory
+    /// Development mode: server and client on 127.0.0.1, state in memory (needs root)
     #[arg(long)]
     pub dev: bool,
     /// Run a server (needs -data-dir)
     #[arg(long)]
     pub server: bool,
-    /// Run a client (not available yet)
+    /// Run a client: this node runs tasks (needs root and -data-dir)
     #[arg(long)]
     pub client: bool,
     /// The address the HTTP API listens on (default 0.0.0.0; 127.0.0.1 with -dev)
@@ -25,12 +33,13 @@ pub struct AgentArgs {
     /// The HTTP API's port (default 4646; 0 picks a free one)
     #[arg(long = "http-port", value_name = "PORT")]
     pub http_port: Option<u16>,
-    /// Where the server keeps its state (<dir>/server/state)
+    /// Where the agent keeps its state: server state, client state, allocations
     #[arg(long = "data-dir", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// The region (default global)
     #[arg(long)]
     pub region: Option<String>,
-    /// The datacenter
+    /// The datacenter (default dc1)
     #[arg(long)]
     pub dc: Option<String>,
     /// The node's name (default: the host name)
@@ -73,11 +82,6 @@ impl AgentArgs {
         if let Some(dir) = &self.data_dir {
             config.data_dir = Some(dir.clone());
         }
-        if config.client && !config.dev {
-            anyhow::bail!(
-                "the client is not available yet: run a server (-server -data-dir DIR) or -dev"
-            );
-        }
         config.validate()?;
         Ok(config)
     }
@@ -96,21 +100,64 @@ impl AgentArgs {
 
 pub async fn run(args: AgentArgs) -> Result<()> {
     let config = args.agent_config()?;
+    check_root(&config)?;
     if config.config_files.is_empty() {
-        println!("==> No configuration files loaded");
+        out!("==> No configuration files loaded");
     } else {
         for f in &config.config_files {
-            println!("==> Loaded configuration from {}", f.display());
+            out!("==> Loaded configuration from {}", f.display());
         }
     }
-    println!("==> Starting drover agent...");
+    out!("==> Starting drover agent...");
+    // Before the agent starts: a signal during start-up is not lost (or fatal, for HUP).
+    let mut signals = Signals::new()?;
     let agent = Agent::start(config).await?;
     print_banner(&agent);
-    println!("==> drover agent started! Log data will stream in below:\n");
-    let signal = wait_for_signal().await?;
-    println!("==> Caught signal: {signal}");
-    println!("==> Gracefully shutting down agent...");
+    out!("==> drover agent started! Log data will stream in below:\n");
+    loop {
+        let signal = signals.next().await;
+        out!("==> Caught signal: {signal}");
+        if signal != "hangup" {
+            break;
+        }
+        reload(&args, &agent.config);
+    }
+    out!("==> Gracefully shutting down agent...");
     agent.shutdown().await
+}
+
+/// SIGHUP (`systemctl reload drover`): re-reads the config files and reports. The agent
+/// keeps running as configured; a change takes effect at the next restart, which tasks
+/// survive.
+fn reload(args: &AgentArgs, running: &AgentConfig) {
+    out!("==> Reloading configuration...");
+    match args.agent_config() {
+        Ok(config) if config == *running => {
+            tracing::info!("agent: configuration reloaded, nothing changed");
+        }
+        Ok(_) => tracing::warn!(
+            "agent: the configuration changed; it takes effect when the agent restarts \
+             (systemctl restart drover: running tasks are not touched)"
+        ),
+        Err(e) => {
+            tracing::error!("agent: reloading the configuration: {e:#}; keeping the running one")
+        }
+    }
+}
+
+/// A client needs root; a server alone does not (it only keeps state and serves the API).
+fn check_root(config: &AgentConfig) -> Result<()> {
+    if (config.client || config.dev) && !rustix::process::geteuid().is_root() {
+        let mode = if config.dev { "-dev" } else { "the client" };
+        anyhow::bail!(
+            "drover agent must run as root for {mode}: the client runs each task in its own \
+             namespaces and cgroup, mounts its image's layers as an overlay root filesystem \
+             and unpacks image layers with their owners and device nodes, all of which need \
+             root. Run it with sudo (sudo drover agent ...), or run only a server \
+             (drover agent -server -data-dir DIR), which does not need root."
+        );
+    }
+    Ok(())
 }
 
 fn print_banner(agent: &Agent) {
@@ -145,19 +192,35 @@ fn print_banner(agent: &Agent) {
         rows.push(("Data Dir", info.data_dir.clone()));
     }
     rows.sort_by(|a, b| a.0.cmp(b.0));
-    println!("==> drover agent configuration:\n");
+    out!("==> drover agent configuration:\n");
     for (key, value) in rows {
-        println!("    {key:>18}: {value}");
+        out!("    {key:>18}: {value}");
     }
-    println!();
+    out!();
 }
 
-async fn wait_for_signal() -> Result<&'static str> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    Ok(tokio::select! {
-        _ = interrupt.recv() => "interrupt",
-        _ = terminate.recv() => "terminated",
-    })
+/// The signals the agent acts on, registered once for its whole life.
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+            hangup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "interrupt",
+            _ = self.terminate.recv() => "terminated",
+            _ = self.hangup.recv() => "hangup",
+        }
+    }
 }
