@@ -63,7 +63,7 @@ fn is_uuid(s: &str) -> bool {
 
 #[test]
 fn the_walkthrough_job_registers_and_reads_back() {
-    let api = TestAgent::dev();
+    let api = TestAgent::dev_no_client();
     let job = api.parse_redis();
     assert_eq!(job["ID"], "redis");
     assert_eq!(job["TaskGroups"][0]["Tasks"][0]["Resources"]["CPU"], 500);
@@ -171,7 +171,7 @@ fn the_walkthrough_job_registers_and_reads_back() {
 
 #[test]
 fn a_client_node_runs_the_job_and_reports_health() {
-    let api = TestAgent::dev();
+    let api = TestAgent::dev_no_client();
     let job = api.parse_redis();
     api.register(&job);
 
@@ -332,7 +332,7 @@ fn a_client_node_runs_the_job_and_reports_health() {
 
 #[test]
 fn stop_purge_and_run_again() {
-    let api = TestAgent::dev();
+    let api = TestAgent::dev_no_client();
     let job = api.parse_redis();
     let first = api.register(&job);
 
@@ -366,7 +366,7 @@ fn stop_purge_and_run_again() {
 
 #[test]
 fn writes_are_checked_like_nomad() {
-    let api = TestAgent::dev();
+    let api = TestAgent::dev_no_client();
     let job = api.parse_redis();
 
     struct Case {
@@ -497,7 +497,7 @@ fn writes_are_checked_like_nomad() {
 
 #[test]
 fn blocking_queries_wait_for_a_change() {
-    let api = TestAgent::dev();
+    let api = TestAgent::dev_no_client();
     // Nothing in the background writes nodes: the table stays put until one registers.
     let first = api.get("/v1/nodes");
     let index = first.index;
@@ -551,7 +551,7 @@ fn blocking_queries_wait_for_a_change() {
 
 #[test]
 fn lists_prefixes_pages_search_and_metrics() {
-    let api = TestAgent::dev();
+    let api = TestAgent::dev_no_client();
     let job = api.parse_redis();
     for id in ["web-a", "web-b", "web-c", "db"] {
         let mut j = job.clone();

@@ -86,7 +86,7 @@ fn simulate_client(
 
 #[test]
 fn plan_run_status_stop() {
-    let agent = TestAgent::dev();
+    let agent = TestAgent::dev_no_client();
 
     // A new job on an empty server: everything is an addition; allocations would be created.
     let plan = drover(&agent, &["job", "plan", REDIS]);
@@ -217,7 +217,7 @@ fn plan_run_status_stop() {
 
 #[test]
 fn run_detach_and_output() {
-    let agent = TestAgent::dev();
+    let agent = TestAgent::dev_no_client();
     let run = drover(&agent, &["job", "run", "-detach", REDIS]);
     assert_eq!(run.code, 0, "{run}");
     let lines: Vec<&str> = run.stdout.lines().collect();

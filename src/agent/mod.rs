@@ -5,7 +5,7 @@
 pub mod config;
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -15,12 +15,20 @@ use tokio::task::JoinHandle;
 pub use config::{AgentConfig, ConfigError};
 
 use crate::api::{self, AgentInfo, Api};
+use crate::client::{Client, ClientConfig, InProcess};
 use crate::server::state::{Command, StateStore};
 use crate::server::{Server, ServerConfig};
+
+/// How long requests in flight may take to finish at shutdown.
+const HTTP_DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub struct Agent {
     pub config: AgentConfig,
     pub server: Arc<Server>,
+    /// The client, when this agent runs one (`-dev`, `-client`).
+    pub client: Option<Arc<Client>>,
+    /// `-dev` without a data dir: the client's temp dir, removed at shutdown.
+    client_tmp: Option<PathBuf>,
     pub info: AgentInfo,
     /// Where the API listens (the real port when the config asked for port 0).
     pub http_addr: SocketAddr,
@@ -56,8 +64,23 @@ impl Agent {
             .await
             .with_context(|| format!("binding the HTTP API to {bind}"))?;
         let http_addr = listener.local_addr().context("the HTTP API's address")?;
-        let info = agent_info(&config, &server_id, http_addr.port());
-        let router = api::router(Api::new(server.clone(), info.clone()));
+        let mut info = agent_info(&config, &server_id, http_addr.port());
+        let (client, client_tmp) = if config.client {
+            let (client_config, tmp) = client_config(&config, http_addr)?;
+            let conn = Arc::new(InProcess(server.clone()));
+            let client = Client::start(client_config, conn)
+                .await
+                .context("starting the client")?;
+            info.client = true;
+            (Some(client), tmp)
+        } else {
+            (None, None)
+        };
+        let api = match &client {
+            Some(c) => Api::with_client(server.clone(), info.clone(), c.clone()),
+            None => Api::new(server.clone(), info.clone()),
+        };
+        let router = api::router(api);
         let (stop_http, stopped) = oneshot::channel::<()>();
         let http = tokio::spawn(async move {
             axum::serve(listener, router)
@@ -70,6 +93,8 @@ impl Agent {
         Ok(Agent {
             config,
             server,
+            client,
+            client_tmp,
             info,
             http_addr,
             stop_http: Some(stop_http),
@@ -77,15 +102,27 @@ impl Agent {
         })
     }
 
-    /// Stops serving (requests in flight finish), then stops the server.
+    /// Stops the client (in `-dev` its allocations too), then serving (requests in
+    /// flight get a few seconds; log streams that follow would never end), then the
+    /// server.
     pub async fn shutdown(mut self) -> Result<()> {
+        if let Some(client) = self.client.take() {
+            // -dev destroys its allocations (Nomad's dev mode); otherwise they run on.
+            client.shutdown(self.config.dev).await;
+        }
+        if let Some(tmp) = self.client_tmp.take() {
+            let _ = std::fs::remove_dir_all(tmp);
+        }
         if let Some(stop) = self.stop_http.take() {
             let _ = stop.send(());
         }
-        if let Some(http) = self.http.take() {
-            http.await
-                .context("the HTTP API task")?
-                .context("serving the HTTP API")?;
+        if let Some(mut http) = self.http.take() {
+            match tokio::time::timeout(HTTP_DRAIN, &mut http).await {
+                Ok(served) => served
+                    .context("the HTTP API task")?
+                    .context("serving the HTTP API")?,
+                Err(_) => http.abort(),
+            }
         }
         let server = self.server.clone();
         tokio::task::spawn_blocking(move || server.shutdown())
@@ -93,6 +130,52 @@ impl Agent {
             .context("stopping the server")?;
         Ok(())
     }
+}
+
+/// Where the client keeps its state, allocations and images. `-dev` without a data dir
+/// uses a temp dir (Nomad's `NomadClient*`); images always go to the shared store
+/// (`<data_dir>/image`, else `$DROVER_DATA_DIR/image` or /var/lib/drover/image, which
+/// `drover image pull` fills too).
+fn client_config(
+    config: &AgentConfig,
+    http_addr: SocketAddr,
+) -> Result<(ClientConfig, Option<PathBuf>)> {
+    let settings = config.client_config.clone();
+    let (base, tmp) = match &config.data_dir {
+        Some(d) => (d.clone(), None),
+        None => {
+            let tmp = std::env::temp_dir().join(format!(
+                "DroverClient{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..10]
+            ));
+            (tmp.clone(), Some(tmp))
+        }
+    };
+    let image_base = match &config.data_dir {
+        Some(d) => d.clone(),
+        None => std::env::var_os("DROVER_DATA_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/var/lib/drover")),
+    };
+    let client = ClientConfig {
+        node_name: config.node_name.clone(),
+        datacenter: config.datacenter.clone(),
+        region: config.region.clone(),
+        state_dir: settings
+            .state_dir
+            .clone()
+            .unwrap_or_else(|| base.join("client")),
+        alloc_dir: settings
+            .alloc_dir
+            .clone()
+            .unwrap_or_else(|| base.join("alloc")),
+        image_dir: image_base.join("image"),
+        settings,
+        dev: config.dev,
+        http_addr: http_addr.to_string(),
+        cgroup_parent: PathBuf::from("drover"),
+    };
+    Ok((client, tmp))
 }
 
 /// A fresh state's first entry, like the configuration entry that opens a Raft log:

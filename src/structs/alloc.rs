@@ -157,6 +157,19 @@ pub struct TaskState {
     pub events: Vec<TaskEvent>,
 }
 
+impl TaskState {
+    /// A task not started yet; times are Go's zero time, which API clients parse.
+    pub fn pending() -> Self {
+        TaskState {
+            state: TASK_STATE_PENDING.into(),
+            last_restart: super::time::ZERO_TIME.into(),
+            started_at: super::time::ZERO_TIME.into(),
+            finished_at: super::time::ZERO_TIME.into(),
+            ..Default::default()
+        }
+    }
+}
+
 pub const TASK_STATE_PENDING: &str = "pending";
 pub const TASK_STATE_RUNNING: &str = "running";
 pub const TASK_STATE_DEAD: &str = "dead";

@@ -40,14 +40,17 @@ pub use job::{
 };
 pub use network::{CniConfig, DnsConfig, NetworkResource, Port};
 pub use node::*;
-pub use policy::{ReschedulePolicy, RestartPolicy};
+pub use policy::{ReschedulePolicy, RestartPolicy, RESTART_MODE_DELAY, RESTART_MODE_FAIL};
 pub use resources::{RequestedDevice, Resources};
 pub use service::{CheckRestart, Service, ServiceCheck};
 pub use stats::*;
 pub use task::{
     DispatchPayloadConfig, LogConfig, Task, TaskLifecycle, VolumeMount, WorkloadIdentity,
 };
-pub use update::{MigrateStrategy, UpdateStrategy};
+pub use update::{
+    MigrateStrategy, UpdateStrategy, HEALTH_CHECK_CHECKS, HEALTH_CHECK_MANUAL,
+    HEALTH_CHECK_TASK_STATES,
+};
 pub use validate::ValidationErrors;
 
 /// Go's `time.Duration` units, for the integer-nanosecond fields.

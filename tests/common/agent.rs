@@ -97,11 +97,28 @@ pub struct TestAgent {
 }
 
 impl TestAgent {
-    /// `drover agent -dev`.
+    /// `drover agent -dev` with its client: a bridge and subnet of its own (tests run
+    /// side by side), images from the test registry (`redis:3.2` resolves there) into a
+    /// store in its temp dir.
     pub fn dev() -> TestAgent {
         let tmp = tempfile::tempdir().expect("temp dir");
         let dir = tmp.path().to_path_buf();
-        let mut agent = Self::start(&dir, &["-dev"]);
+        let config = dir.join("client.hcl");
+        std::fs::write(&config, client_config(&super::registry())).expect("agent config");
+        let config = config.display().to_string();
+        let mut agent = Self::start(&dir, &["-dev", "-config", &config]);
+        agent._tmp = Some(tmp);
+        agent
+    }
+
+    /// `drover agent -dev` without a client, for tests that play the client themselves.
+    pub fn dev_no_client() -> TestAgent {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path().to_path_buf();
+        let config = dir.join("no-client.hcl");
+        std::fs::write(&config, "client {\n  enabled = false\n}\n").expect("agent config");
+        let config = config.display().to_string();
+        let mut agent = Self::start(&dir, &["-dev", "-config", &config]);
         agent._tmp = Some(tmp);
         agent
     }
@@ -126,6 +143,8 @@ impl TestAgent {
             .args(args)
             .args(["-bind", "127.0.0.1", "-http-port", "0"])
             .env_remove("DROVER_LOG")
+            // The image store of this agent's client (a data dir, when given, wins).
+            .env("DROVER_DATA_DIR", data_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log_file)
@@ -218,9 +237,38 @@ impl TestAgent {
 }
 
 impl Drop for TestAgent {
+    /// SIGTERM, so a `-dev` agent stops its tasks and removes their cgroups, namespaces
+    /// and rules as it does for a user; SIGKILL if it does not exit in time.
     fn drop(&mut self) {
-        self.kill();
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: signalling our own child by its pid.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            while std::time::Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
+}
+
+/// A client config whose names no other test agent uses: bridge `dt<pid><n>` (also
+/// the nft table and netns prefix), a /24 of 172.30.0.0/16, and `registry` mirroring
+/// Docker Hub to the test registry.
+pub fn client_config(registry: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let pid = std::process::id();
+    let net = (pid.wrapping_mul(7).wrapping_add(n * 13)) % 250 + 1;
+    format!(
+        "client {{\n  bridge_network_name   = \"dt{}x{n}\"\n  bridge_network_subnet = \"172.30.{net}.0/24\"\n}}\nregistry {{\n  mirror = \"{registry}\"\n}}\n",
+        pid % 100000
+    )
 }
 
 /// A client node as `drover agent` will register it: plenty of capacity, docker and

@@ -468,7 +468,12 @@ impl Cx<'_> {
                     alloc.client_status = old.client_status.clone();
                     alloc.client_description = old.client_description.clone();
                     alloc.task_states = old.task_states.clone();
-                    if alloc.deployment_status.is_none() {
+                    if alloc.deployment_id != old.deployment_id {
+                        // An in-place update into a new deployment is placed in it (as
+                        // Nomad counts it) and its health is judged afresh there.
+                        alloc.deployment_status = None;
+                        self.count_placement(&alloc);
+                    } else if alloc.deployment_status.is_none() {
                         alloc.deployment_status = old.deployment_status.clone();
                     }
                 }

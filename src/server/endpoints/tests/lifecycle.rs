@@ -20,7 +20,13 @@ fn client(s: &Server, healthy: &dyn Fn(&str) -> bool) {
             if a.server_terminal() && !a.client_terminal() {
                 return Some(report(&a.id, ALLOC_CLIENT_COMPLETE, None));
             }
-            if a.terminal() || a.client_status != ALLOC_CLIENT_PENDING {
+            // New allocations, and running ones moved into a new deployment by an
+            // in-place update (their health is judged again there).
+            let judged = a
+                .deployment_status
+                .as_ref()
+                .is_some_and(|d| d.healthy.is_some());
+            if a.terminal() || (a.client_status != ALLOC_CLIENT_PENDING && judged) {
                 return None;
             }
             let job = a.job.as_ref()?;
