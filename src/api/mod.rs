@@ -7,12 +7,15 @@
 //! ones it does not serve with Nomad's `405 Invalid method`; job, alloc, eval, deployment
 //! and node routes match their suffixes by hand, as Nomad's do, because job IDs may
 //! contain `/` (dispatched and periodic children). The `/v1/client/*` routes (stats,
-//! fs, logs, exec, restart, signal) need the client and answer 501 until it exists.
+//! fs, logs, exec, restart, signal) need the local client and answer 501 without one.
 
 pub mod agent;
 pub mod allocs;
 pub mod blocking;
 pub mod client;
+pub mod client_alloc;
+pub mod client_exec;
+pub mod client_fs;
 pub mod deployments;
 pub mod error;
 pub mod evals;
@@ -108,7 +111,8 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/v1/regions", any(agent::regions))
         .route("/v1/search", any(search::search))
         .route("/v1/metrics", any(metrics::metrics))
-        .route("/v1/client/{*rest}", any(agent::client_not_implemented))
+        .route("/v1/client/allocation/{id}/exec", any(client_exec::exec))
+        .route("/v1/client/{*rest}", any(client_alloc::handle))
         .merge(client::routes())
         .fallback(any(not_found))
         .layer(axum::middleware::from_fn(log_request))

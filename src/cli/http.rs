@@ -23,6 +23,15 @@ pub struct ApiFlags {
     /// An ACL token sent as X-Nomad-Token (env NOMAD_TOKEN)
     #[arg(long)]
     pub token: Option<String>,
+    /// The region (env NOMAD_REGION; default: the agent's)
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Accepted as Nomad does; drover prints no colour codes anyway
+    #[arg(long = "no-color", hide = true)]
+    pub no_color: bool,
+    /// Accepted as Nomad does; drover prints no colour codes anyway
+    #[arg(long = "force-color", hide = true)]
+    pub force_color: bool,
 }
 
 /// What went wrong talking to the agent.
@@ -61,6 +70,7 @@ pub struct Client {
     agent: ureq::Agent,
     pub address: String,
     namespace: Option<String>,
+    region: Option<String>,
     token: Option<String>,
 }
 
@@ -91,16 +101,18 @@ impl Client {
             agent,
             address,
             namespace: flags.namespace.clone().or_else(|| env("NOMAD_NAMESPACE")),
+            region: flags.region.clone().or_else(|| env("NOMAD_REGION")),
             token: flags.token.clone().or_else(|| env("NOMAD_TOKEN")),
         }
     }
 
     fn url(&self, path: &str) -> String {
         let mut url = format!("{}{}", self.address, path);
-        if let Some(ns) = &self.namespace {
-            url.push(if path.contains('?') { '&' } else { '?' });
-            url.push_str("namespace=");
-            url.push_str(&encode(ns));
+        for (key, value) in [("namespace", &self.namespace), ("region", &self.region)] {
+            if let Some(v) = value {
+                url.push(if url.contains('?') { '&' } else { '?' });
+                url.push_str(&format!("{key}={}", encode(v)));
+            }
         }
         url
     }
@@ -180,4 +192,43 @@ pub fn encode(s: &str) -> String {
         }
     }
     out
+}
+
+/// Streaming reads and the websocket address, for `alloc logs` and `alloc exec`.
+impl Client {
+    /// A GET whose 2xx body is read as it arrives (a log stream); errors as `request`.
+    pub fn get_stream(&self, path: &str) -> Result<Box<dyn std::io::Read + Send>, HttpError> {
+        // A followed log has no end: no overall deadline.
+        let mut r = self
+            .agent
+            .get(&self.url(path))
+            .config()
+            .timeout_global(None)
+            .build();
+        if let Some(t) = &self.token {
+            r = r.header("X-Nomad-Token", t);
+        }
+        let mut resp = r.call().map_err(|e| HttpError::Transport(e.to_string()))?;
+        let code = resp.status().as_u16();
+        if !(200..300).contains(&code) {
+            let body = resp.body_mut().read_to_string().unwrap_or_default();
+            return Err(HttpError::Status { code, body });
+        }
+        Ok(Box::new(resp.into_body().into_reader()))
+    }
+
+    /// The `ws://` (or `wss://`) URL of an API path, with the namespace parameter.
+    pub fn ws_url(&self, path: &str) -> String {
+        let url = self.url(path);
+        match url.split_once("://") {
+            Some(("https", rest)) => format!("wss://{rest}"),
+            Some((_, rest)) => format!("ws://{rest}"),
+            None => url,
+        }
+    }
+
+    /// The ACL token requests carry, if any.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
 }
