@@ -261,11 +261,3 @@ pub async fn regions(State(api): ApiState, req: Req) -> ApiResult {
     req.require_get()?;
     Reply::json(&req, &[api.agent.region.as_str()])
 }
-
-/// `/v1/client/*` (stats, fs, logs, exec, restart, signal) need the client.
-pub async fn client_not_implemented(req: Req) -> ApiResult {
-    Err(ApiError::new(
-        501,
-        format!("not implemented yet: {}", req.path),
-    ))
-}
