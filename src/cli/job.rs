@@ -1,4 +1,5 @@
-//! `drover job validate|run|plan|status|stop|init`: job files and the jobs on the agent.
+//! `drover job …`: job files (init, validate, plan, run) and the jobs on the agent
+//! (status, stop, history, revert, inspect, scale, dispatch).
 //!
 //! Output and exit codes follow Nomad's: `Job validation successful` (0), `Job validation
 //! errors:` and the list (1), `Error getting job struct: …` for files that do not parse.
@@ -8,9 +9,14 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{ArgAction, Args, Subcommand};
 
-mod monitor;
+mod dispatch;
+mod history;
+mod init;
+mod inspect;
+pub mod monitor;
 mod plan;
 mod run;
+mod scale;
 mod status;
 mod stop;
 
@@ -93,6 +99,16 @@ pub enum JobCommand {
         /// Where to write it
         file: Option<PathBuf>,
     },
+    /// Show a job's versions, newest first
+    History(history::HistoryArgs),
+    /// Submit an earlier version of a job again, as a new version
+    Revert(history::RevertArgs),
+    /// Print a job as the API's {"Job": {...}} JSON
+    Inspect(inspect::InspectArgs),
+    /// Change the count of a job's group
+    Scale(scale::ScaleArgs),
+    /// Start an instance of a parameterized job
+    Dispatch(dispatch::DispatchArgs),
 }
 
 /// `job status` / `status`.
@@ -101,9 +117,18 @@ pub struct StatusArgs {
     /// Only the job's key/value block
     #[arg(long)]
     pub short: bool,
-    /// Full IDs and absolute times
+    /// Full IDs and absolute times; implies -evals
     #[arg(long)]
     pub verbose: bool,
+    /// Show the job's evaluations
+    #[arg(long)]
+    pub evals: bool,
+    /// Include allocations of an earlier job with the same ID
+    #[arg(long = "all-allocs")]
+    pub all_allocs: bool,
+    /// Print the job (or all jobs) as JSON
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub api: ApiFlags,
     /// The job (ID or prefix); all jobs without it
@@ -128,8 +153,6 @@ pub struct JobFileArgs {
     /// The job file; - reads standard input
     pub path: PathBuf,
 }
-
-pub const EXAMPLE_FILE: &str = "example.nomad.hcl";
 
 pub fn run(args: JobArgs) -> Result<()> {
     match args.command {
@@ -169,13 +192,25 @@ pub fn run(args: JobArgs) -> Result<()> {
             };
             exit(stop::stop(&api, &jobs, &opts))
         }
-        JobCommand::Init { short, file } => exit(init(short, file)),
+        JobCommand::Init { short, file } => exit(init::init(short, file)),
+        JobCommand::History(args) => exit(history::history(&args)),
+        JobCommand::Revert(args) => exit(history::revert(&args)),
+        JobCommand::Inspect(args) => exit(inspect::inspect(&args)),
+        JobCommand::Scale(args) => exit(scale::scale(&args)),
+        JobCommand::Dispatch(args) => exit(dispatch::dispatch(&args)),
     }
 }
 
 /// `drover status [JOB]` and `drover job status [JOB]`.
 pub fn status(args: StatusArgs) -> i32 {
-    status::status(&args.api, args.job.as_deref(), args.short, args.verbose)
+    let opts = status::StatusOptions {
+        short: args.short,
+        verbose: args.verbose,
+        evals: args.evals || args.verbose,
+        all_allocs: args.all_allocs,
+        json: args.json,
+    };
+    status::status(&args.api, args.job.as_deref(), &opts)
 }
 
 fn exit(code: i32) -> Result<()> {
@@ -246,161 +281,4 @@ pub fn to_api_json(job: &Job) -> serde_json::Result<String> {
     let mut ser = serde_json::Serializer::with_formatter(&mut out, formatter);
     serde::Serialize::serialize(&request, &mut ser)?;
     Ok(String::from_utf8(out).expect("serde_json writes UTF-8"))
-}
-
-fn init(short: bool, file: Option<PathBuf>) -> i32 {
-    let path = file.unwrap_or_else(|| PathBuf::from(EXAMPLE_FILE));
-    let shown = path.display();
-    if path.exists() {
-        eprintln!("Job '{shown}' already exists");
-        return 1;
-    }
-    let text = if short { EXAMPLE_SHORT } else { EXAMPLE };
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()));
-    match written {
-        Ok(()) => {
-            println!("Example job file written to {shown}");
-            0
-        }
-        Err(e) => {
-            eprintln!("Failed to write '{shown}': {e}");
-            1
-        }
-    }
-}
-
-/// `job init`: Nomad's example job (redis in group "cache"), on drover's native
-/// container driver (change `container` to `docker` and it runs on Nomad as well).
-const EXAMPLE: &str = r#"# An example job for drover: one redis server, reachable on a port the scheduler
-# picks. drover reads Nomad's job files; "container" is drover's own driver for OCI
-# images (Nomad's "docker" driver name works too).
-#
-# drover job run -output example.nomad.hcl   prints the job with every default filled in.
-job "example" {
-  # Any datacenter.
-  datacenters = ["*"]
-
-  # A long-running service, restarted when it exits (the default type).
-  type = "service"
-
-  # Rolling updates: replace one allocation at a time; each must stay healthy for 10s.
-  # An allocation not healthy after 3m fails the deployment; so does no progress in 10m.
-  update {
-    max_parallel      = 1
-    min_healthy_time  = "10s"
-    healthy_deadline  = "3m"
-    progress_deadline = "10m"
-    auto_revert       = false
-    canary            = 0
-  }
-
-  # How allocations move off a node being drained.
-  migrate {
-    max_parallel     = 1
-    health_check     = "checks"
-    min_healthy_time = "10s"
-    healthy_deadline = "5m"
-  }
-
-  # Tasks in one group are placed together on one node.
-  group "cache" {
-    count = 1
-
-    network {
-      # A dynamic host port, mapped to redis's port 6379 inside the task.
-      port "db" {
-        to = 6379
-      }
-    }
-
-    service {
-      name     = "redis-cache"
-      tags     = ["global", "cache"]
-      port     = "db"
-      provider = "nomad"
-    }
-
-    # At most 2 restarts in 30 minutes, 15s apart; after that the allocation fails.
-    restart {
-      attempts = 2
-      interval = "30m"
-      delay    = "15s"
-      mode     = "fail"
-    }
-
-    # The allocation's scratch directory, in MB.
-    ephemeral_disk {
-      size = 300
-    }
-
-    task "redis" {
-      driver = "container"
-
-      config {
-        image = "redis:3.2"
-        ports = ["db"]
-      }
-
-      resources {
-        cpu    = 500 # MHz
-        memory = 256 # MB
-      }
-    }
-  }
-}
-"#;
-
-const EXAMPLE_SHORT: &str = r#"job "example" {
-  datacenters = ["*"]
-
-  group "cache" {
-    network {
-      port "db" {
-        to = 6379
-      }
-    }
-
-    task "redis" {
-      driver = "container"
-
-      config {
-        image = "redis:3.2"
-        ports = ["db"]
-      }
-
-      resources {
-        cpu    = 500
-        memory = 256
-      }
-    }
-  }
-}
-"#;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn examples_parse_and_validate() {
-        for (name, text) in [("full", EXAMPLE), ("short", EXAMPLE_SHORT)] {
-            let mut job = jobspec::parse_str(
-                name,
-                text,
-                std::path::Path::new("."),
-                &ParseOptions::default(),
-            )
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-            job.canonicalize();
-            job.validate().unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert_eq!(job.id, "example");
-            assert_eq!(job.task_groups[0].name, "cache");
-            assert_eq!(job.task_groups[0].tasks[0].name, "redis");
-            assert_eq!(job.task_groups[0].tasks[0].driver, "container");
-        }
-    }
 }

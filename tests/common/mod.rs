@@ -1,6 +1,7 @@
 //! Shared by the tests that drive the real `drover` binary.
 
 pub mod agent;
+pub mod cli;
 
 use std::path::Path;
 
