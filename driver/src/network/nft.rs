@@ -121,9 +121,11 @@ impl Nft {
         if commands.is_empty() {
             return Ok(());
         }
+        // nft reads `-` as /dev/stdin, which minimal systems (an initramfs, a container)
+        // may not have; the pipe through /proc is always there.
         self.run(
             step,
-            &["-j", "-f", "-"],
+            &["-j", "-f", "/proc/self/fd/0"],
             Some(&json!({"nftables": commands})),
         )
         .map(drop)
