@@ -366,6 +366,9 @@ fn an_agent_killed_mid_deployment_picks_up_where_it_was() {
         r#"job "ticker" {
   datacenters = ["dc1"]
   group "t" {
+    ephemeral_disk {
+      size = 10
+    }
     task "tick" {
       driver = "docker"
       config {
