@@ -370,6 +370,10 @@ fn an_agent_killed_mid_deployment_picks_up_where_it_was() {
       size = 10
     }
     task "tick" {
+      logs {
+        max_files     = 2
+        max_file_size = 1
+      }
       driver = "docker"
       config {
         image   = "busybox:latest"

@@ -1,73 +1,10 @@
 //! Task events' `DisplayMessage`: Nomad fills it in as it serves an allocation, from the
 //! event's type and its legacy fields, so every client shows the same sentence.
 
-use crate::structs::{format_duration, Allocation, AllocationListStub, TaskEvent, TaskState};
+use crate::structs::{Allocation, AllocationListStub, TaskState};
 
-/// Nomad's `ReasonWithinPolicy`: a restart this ordinary is not worth naming.
-const RESTART_WITHIN_POLICY: &str = "Restart within policy";
-
-pub fn display_message(e: &TaskEvent) -> String {
-    match e.event_type.as_str() {
-        "Task Setup" => e.message.clone(),
-        "Started" => "Task started by client".into(),
-        "Received" => "Task received by client".into(),
-        "Failed Validation" => or(&e.validation_error, "Validation of task failed"),
-        "Setup Failure" => or(&e.setup_error, "Task setup failed"),
-        "Driver Failure" => or(&e.driver_error, "Failed to start task"),
-        "Downloading Artifacts" => "Client is downloading artifacts".into(),
-        "Failed Artifact Download" => or(&e.download_error, "Failed to download artifacts"),
-        "Killing" if !e.kill_reason.is_empty() => e.kill_reason.clone(),
-        "Killing" if e.kill_timeout != 0 => format!(
-            "Sent interrupt. Waiting {} before force killing",
-            format_duration(e.kill_timeout)
-        ),
-        "Killing" => "Sent interrupt".into(),
-        "Killed" => or(&e.kill_error, "Task successfully killed"),
-        "Terminated" => {
-            let mut parts = vec![format!("Exit Code: {}", e.exit_code)];
-            if e.signal != 0 {
-                parts.push(format!("Signal: {}", e.signal));
-            }
-            if !e.message.is_empty() {
-                parts.push(format!("Exit Message: {:?}", e.message));
-            }
-            parts.join(", ")
-        }
-        "Restarting" => {
-            let delay = format!("Task restarting in {}", format_duration(e.start_delay));
-            if e.restart_reason.is_empty() || e.restart_reason == RESTART_WITHIN_POLICY {
-                delay
-            } else {
-                format!("{} - {delay}", e.restart_reason)
-            }
-        }
-        "Not Restarting" => or(&e.restart_reason, "Task exceeded restart policy"),
-        "Sibling Task Failed" if !e.failed_sibling.is_empty() => {
-            format!("Task's sibling {:?} failed", e.failed_sibling)
-        }
-        "Sibling Task Failed" => "Task's sibling failed".into(),
-        "Signaling" => match (e.task_signal.as_str(), e.task_signal_reason.as_str()) {
-            ("", "") => "Task being sent a signal".into(),
-            ("", reason) => reason.into(),
-            (sig, "") => format!("Task being sent signal {sig}"),
-            (sig, reason) => format!("Task being sent signal {sig}: {reason}"),
-        },
-        "Restart Signaled" => or(&e.restart_reason, "Task signaled to restart"),
-        "Driver" => e.driver_message.clone(),
-        "Leader Task Dead" => "Leader Task in Group dead".into(),
-        "Main Tasks Dead" => "Main tasks in the group died".into(),
-        "Reconnected" => "Client reconnected".into(),
-        _ => e.message.clone(),
-    }
-}
-
-fn or(value: &str, default: &str) -> String {
-    if value.is_empty() {
-        default.to_string()
-    } else {
-        value.to_string()
-    }
-}
+/// One sentence per event type, as Nomad's client and server both fill it.
+pub use crate::client::events::display_message;
 
 fn fill_states<'a>(states: impl Iterator<Item = &'a mut TaskState>) {
     for state in states {
@@ -101,6 +38,7 @@ pub fn fill_stub(stub: &mut AllocationListStub) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::structs::TaskEvent;
     use crate::structs::SECOND;
 
     #[test]
@@ -146,7 +84,7 @@ mod tests {
             (
                 TaskEvent {
                     start_delay: 15 * SECOND,
-                    restart_reason: RESTART_WITHIN_POLICY.into(),
+                    restart_reason: crate::client::events::REASON_WITHIN_POLICY.into(),
                     ..ev("Restarting")
                 },
                 "Task restarting in 15s",

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use drover_driver::runtime::drivers::{DriverKind, TaskDirs};
 
-use crate::structs::{AllocatedPortMapping, Allocation, Node, Task};
+use crate::structs::{Allocation, Node, Task};
 
 /// The task's directories as the task sees them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,9 +175,7 @@ impl TaskEnv {
         set_some("NOMAD_NAMESPACE", nonempty(&alloc.namespace));
         set_some("NOMAD_REGION", nonempty(region));
 
-        if let Some(r) = &alloc.allocated_resources {
-            env.extend(port_env(&r.shared.ports));
-        }
+        // Port variables come from the allocation's network (network_hook.rs).
         env.extend(input.extra.clone());
 
         let mut out = TaskEnv { env, node_attrs };
@@ -336,30 +334,6 @@ fn node_attributes(node: &Node, region: &str) -> BTreeMap<String, String> {
         attrs.insert(format!("meta.{k}"), v.clone());
     }
     attrs
-}
-
-/// Nomad's per-port variables for the allocation's ports: the address the task is
-/// reached at (`NOMAD_ADDR_`, `NOMAD_IP_`, `NOMAD_HOST_*`) and the port it listens on
-/// (`NOMAD_PORT_`, `NOMAD_ALLOC_PORT_`: the `to` port when mapped).
-pub fn port_env(ports: &[AllocatedPortMapping]) -> BTreeMap<String, String> {
-    let mut m = BTreeMap::new();
-    for p in ports {
-        let addr = if p.host_ip.contains(':') {
-            format!("[{}]:{}", p.host_ip, p.value)
-        } else {
-            format!("{}:{}", p.host_ip, p.value)
-        };
-        let inside = if p.to > 0 { p.to } else { p.value };
-        let l = &p.label;
-        m.insert(format!("NOMAD_ADDR_{l}"), addr.clone());
-        m.insert(format!("NOMAD_HOST_ADDR_{l}"), addr);
-        m.insert(format!("NOMAD_IP_{l}"), p.host_ip.clone());
-        m.insert(format!("NOMAD_HOST_IP_{l}"), p.host_ip.clone());
-        m.insert(format!("NOMAD_PORT_{l}"), inside.to_string());
-        m.insert(format!("NOMAD_ALLOC_PORT_{l}"), inside.to_string());
-        m.insert(format!("NOMAD_HOST_PORT_{l}"), p.value.to_string());
-    }
-    m
 }
 
 /// Reserved cores in cpuset notation (`0-2,5`).
