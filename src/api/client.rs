@@ -36,7 +36,7 @@ use super::error::ApiError;
 use super::nodes::node_allocations;
 use super::{Api, ApiResult, ApiState, Reply, Req};
 use crate::server::endpoints::{NodeUpdateResponse, RpcError};
-use crate::server::state::{AllocClientUpdate, Tables};
+use crate::server::state::AllocClientUpdate;
 use crate::server::Server;
 use crate::structs::{AllocDeploymentStatus, Node, TaskState};
 
@@ -132,20 +132,11 @@ fn heartbeat(server: &Server, node_id: &str) -> Result<NodeUpdateResponse, RpcEr
     })
 }
 
-/// The highest ModifyIndex of the node's allocations: a client wakes only for its own.
-pub fn node_allocs_index(t: &Tables, node_id: &str) -> u64 {
-    t.node_allocs(node_id)
-        .iter()
-        .map(|a| a.modify_index)
-        .max()
-        .unwrap_or(t.table_index.allocs)
-}
-
 async fn allocations(api: &Api, req: &Req, id: &str) -> ApiResult {
     req.require_get()?;
     let opts = QueryOptions::parse(req)?;
     let (allocs, index) = blocking(&api.server.state, &opts, |t| {
-        (node_allocations(t, id), node_allocs_index(t, id))
+        (node_allocations(t, id), t.node_allocs_index(id))
     })
     .await;
     Ok(Reply::json(req, &allocs)?.read(index))

@@ -64,7 +64,7 @@ impl ServerConn for InProcess {
                 // allocations moved past the index (as the HTTP route does).
                 let snap = state.snapshot();
                 let allocs = snap.node_allocs(node_id);
-                let index = crate::api::client::node_allocs_index(&snap, node_id);
+                let index = snap.node_allocs_index(node_id);
                 if index > min_index {
                     return (allocs, index);
                 }

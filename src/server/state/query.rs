@@ -95,6 +95,16 @@ impl Tables {
             .unwrap_or_default()
     }
 
+    /// The highest ModifyIndex of the node's allocations: what a client's watch waits
+    /// past, so it wakes only for its own allocations (its own reports included).
+    pub fn node_allocs_index(&self, node_id: &str) -> u64 {
+        self.node_allocs(node_id)
+            .iter()
+            .map(|a| a.modify_index)
+            .max()
+            .unwrap_or(self.table_index.allocs)
+    }
+
     pub fn node_allocs(&self, node_id: &str) -> Vec<Arc<Allocation>> {
         self.allocs_by_node
             .get(node_id)
