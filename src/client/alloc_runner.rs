@@ -21,6 +21,47 @@ use crate::structs::{
     TASK_STATE_PENDING, TASK_STATE_RUNNING,
 };
 
+/// When a task runs in its allocation's life (Nomad's `lifecycle` block).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Runs to completion before the main tasks start.
+    Prestart,
+    /// Starts before the main tasks and runs alongside them.
+    PrestartSidecar,
+    Main,
+    /// Starts once the main tasks run (a sidecar keeps running).
+    Poststart,
+    PoststartSidecar,
+    /// Runs once the main tasks are done.
+    Poststop,
+}
+
+impl Role {
+    fn of(task: &crate::structs::Task) -> Role {
+        match task
+            .lifecycle
+            .as_ref()
+            .map(|l| (l.hook.as_str(), l.sidecar))
+        {
+            Some(("prestart", false)) => Role::Prestart,
+            Some(("prestart", true)) => Role::PrestartSidecar,
+            Some(("poststart", false)) => Role::Poststart,
+            Some(("poststart", true)) => Role::PoststartSidecar,
+            Some(("poststop", _)) => Role::Poststop,
+            _ => Role::Main,
+        }
+    }
+
+    fn sidecar(self) -> bool {
+        matches!(self, Role::PrestartSidecar | Role::PoststartSidecar)
+    }
+
+    /// Ephemeral tasks end by design; only the others count for health.
+    fn long_running(self) -> bool {
+        self == Role::Main || self.sidecar()
+    }
+}
+
 /// What the allocation's task runners share.
 pub struct AllocShared {
     pub id: String,
@@ -70,6 +111,8 @@ pub struct AllocRunner {
     pub shared: Arc<AllocShared>,
     ctx: Arc<ClientCtx>,
     pub tasks: Vec<Arc<TaskRunner>>,
+    /// Each task's lifecycle role and whether it leads the group, by index in `tasks`.
+    roles: Vec<(Role, bool)>,
     status: Mutex<Status>,
 }
 
@@ -95,14 +138,19 @@ impl AllocRunner {
             network: Mutex::new(None),
             changed: Notify::new(),
         });
-        let names: Vec<String> = alloc
+        let group_tasks: Vec<crate::structs::Task> = alloc
             .job
             .as_ref()
             .and_then(|j| j.task_groups.iter().find(|g| g.name == alloc.task_group))
-            .map(|g| g.tasks.iter().map(|t| t.name.clone()).collect())
+            .map(|g| g.tasks.clone())
             .unwrap_or_default();
-        let tasks = names
+        let roles = group_tasks
             .iter()
+            .map(|t| (Role::of(t), t.leader))
+            .collect();
+        let tasks = group_tasks
+            .iter()
+            .map(|t| &t.name)
             .map(|name| {
                 let rec = record.tasks.get(name).cloned().unwrap_or_default();
                 let state = if rec.state.state.is_empty() {
@@ -117,6 +165,7 @@ impl AllocRunner {
             shared,
             ctx,
             tasks,
+            roles,
             status: Mutex::new(Status {
                 client_status: if record.client_status.is_empty() {
                     ALLOC_CLIENT_PENDING.into()
@@ -164,7 +213,7 @@ impl AllocRunner {
             }
         } else if self.alloc().desired_status != ALLOC_DESIRED_RUN {
             // The servers had stopped it before the agent went away.
-            self.kill("alloc was stopped by the servers");
+            self.kill("alloc was stopped by the servers", false);
         }
         // A restored allocation whose tasks all ended needs no network again.
         let ended = !self.tasks.is_empty() && self.tasks.iter().all(|t| t.is_dead());
@@ -233,6 +282,18 @@ impl AllocRunner {
                 }
             }
         }
+        let leader_dead = states
+            .iter()
+            .zip(&self.roles)
+            .any(|((_, s), (_, leader))| *leader && s.state == TASK_STATE_DEAD);
+        if leader_dead {
+            for (t, (_, leader)) in self.tasks.iter().zip(&self.roles) {
+                if !leader && !t.is_dead() {
+                    t.kill(Kill::LeaderDead);
+                }
+            }
+        }
+        self.sequence(&states);
         let (status, description) = client_status(&states);
         {
             let mut st = self.status.lock();
@@ -241,6 +302,55 @@ impl AllocRunner {
         }
         self.persist();
         self.ctx.updates.mark(self.id());
+    }
+
+    /// Opens each task's gate when its lifecycle phase comes: prestart tasks first; main
+    /// tasks once the prestart ones completed and prestart sidecars run; poststart once
+    /// the main tasks run; poststop once they are done, when the sidecars are stopped.
+    fn sequence(&self, states: &[(String, TaskState)]) {
+        let role_states: Vec<(Role, &TaskState)> = self
+            .roles
+            .iter()
+            .map(|(r, _)| *r)
+            .zip(states.iter().map(|(_, s)| s))
+            .collect();
+        let all = |role: Role, ok: fn(&TaskState) -> bool| {
+            role_states
+                .iter()
+                .filter(|(r, _)| *r == role)
+                .all(|(_, s)| ok(s))
+        };
+        let completed = |s: &TaskState| s.state == TASK_STATE_DEAD && !s.failed;
+        let running = |s: &TaskState| s.state == TASK_STATE_RUNNING;
+        let dead = |s: &TaskState| s.state == TASK_STATE_DEAD;
+        let prestart_done = all(Role::Prestart, completed) && all(Role::PrestartSidecar, running);
+        let has_main = role_states.iter().any(|(r, _)| *r == Role::Main);
+        let mains_running = has_main && all(Role::Main, running);
+        let mains_dead = all(Role::Main, dead);
+        for (t, (role, _)) in self.tasks.iter().zip(&self.roles) {
+            let open = match role {
+                Role::Prestart | Role::PrestartSidecar => true,
+                Role::Main => prestart_done,
+                Role::Poststart | Role::PoststartSidecar => mains_running,
+                Role::Poststop => mains_dead,
+            };
+            if open {
+                t.open_gate();
+            }
+            if mains_dead && role.sidecar() && !t.is_dead() {
+                t.kill(Kill::Stop("Main tasks in the group died".into()));
+            }
+        }
+    }
+
+    /// The tasks whose running makes the allocation healthy (not the ephemeral ones).
+    pub fn health_tasks(&self) -> Vec<&Arc<TaskRunner>> {
+        self.tasks
+            .iter()
+            .zip(&self.roles)
+            .filter(|(_, (role, _))| role.long_running())
+            .map(|(t, _)| t)
+            .collect()
     }
 
     fn set_health(&self, healthy: bool) {
@@ -317,14 +427,19 @@ impl AllocRunner {
             st.rewatch_health = true;
         }
         if stop {
-            self.kill("alloc was stopped by the servers");
+            self.kill("alloc was stopped by the servers", false);
         }
         self.shared.changed();
     }
 
-    pub fn kill(&self, reason: &str) {
-        for t in &self.tasks {
-            t.kill(Kill::Stop(reason.to_string()));
+    /// Stops the allocation. Poststop tasks that have not run yet still run once the
+    /// others are dead, as in Nomad; `everything` (agent shutdown) stops those too.
+    pub fn kill(&self, reason: &str, everything: bool) {
+        for (t, (role, _)) in self.tasks.iter().zip(&self.roles) {
+            let poststop_to_come = *role == Role::Poststop && t.handle().is_none() && !t.is_dead();
+            if everything || !poststop_to_come {
+                t.kill(Kill::Stop(reason.to_string()));
+            }
         }
     }
 

@@ -43,7 +43,7 @@ pub async fn watch(runner: Arc<AllocRunner>) -> Option<bool> {
     let (min_healthy, deadline) = timers(&strategy);
     let deadline = Instant::now() + deadline;
     loop {
-        let states: Vec<_> = runner.tasks.iter().map(|t| t.state()).collect();
+        let states: Vec<_> = runner.health_tasks().iter().map(|t| t.state()).collect();
         if states
             .iter()
             .any(|s| s.failed || s.state == TASK_STATE_DEAD)
@@ -61,7 +61,7 @@ pub async fn watch(runner: Arc<AllocRunner>) -> Option<bool> {
                 if Instant::now() >= deadline {
                     return Some(false);
                 }
-                let now: Vec<_> = runner.tasks.iter().map(|t| t.state()).collect();
+                let now: Vec<_> = runner.health_tasks().iter().map(|t| t.state()).collect();
                 if now.iter().any(|s| s.state != TASK_STATE_RUNNING)
                     || now.iter().map(|s| s.restarts).sum::<u64>() != restarts
                 {

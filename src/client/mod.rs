@@ -328,7 +328,7 @@ impl Client {
                 .filter(|r| !seen.contains(r.id()))
                 .collect();
             for r in gone {
-                r.kill("alloc was removed by the servers");
+                r.kill("alloc was removed by the servers", false);
                 if r.is_terminal() {
                     self.remove(&r);
                 }
@@ -390,7 +390,7 @@ impl Client {
         if destroy {
             let runners = self.runners();
             for r in &runners {
-                r.kill("agent is shutting down");
+                r.kill("agent is shutting down", true);
             }
             let mut running = std::mem::take(&mut *self.running.lock());
             while running.join_next().await.is_some() {}

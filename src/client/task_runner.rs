@@ -29,6 +29,8 @@ pub enum Kill {
     Stop(String),
     /// A sibling failed: Nomad kills the rest of the group.
     SiblingFailed(String),
+    /// The group's leader task ended: the others follow it.
+    LeaderDead,
 }
 
 pub struct TaskRunner {
@@ -38,6 +40,9 @@ pub struct TaskRunner {
     state: Mutex<TaskState>,
     handle: Mutex<Option<TaskHandle>>,
     kill: watch::Sender<Option<Kill>>,
+    /// Opened by the alloc runner when the task's lifecycle phase comes (prestart tasks
+    /// before main tasks, poststop after them); a task never starts before.
+    gate: watch::Sender<bool>,
     /// `alloc restart`: stop and start again, not counted against the policy.
     restart: Notify,
 }
@@ -63,6 +68,7 @@ impl TaskRunner {
             state: Mutex::new(state),
             handle: Mutex::new(handle),
             kill: watch::channel(None).0,
+            gate: watch::channel(false).0,
             restart: Notify::new(),
         })
     }
@@ -102,6 +108,12 @@ impl TaskRunner {
 
     pub fn record_signal(&self, signal: &str) {
         self.emit(events::signaling(signal, "User requested signal"), |_| {});
+    }
+
+    /// Lets the task start (its lifecycle phase has come).
+    pub fn open_gate(&self) {
+        self.gate
+            .send_if_modified(|open| !std::mem::replace(open, true));
     }
 
     pub fn request_restart(&self) {
@@ -157,7 +169,8 @@ impl TaskRunner {
             .restart_policy
             .clone()
             .unwrap_or_else(|| RestartPolicy::default_for(&job_type));
-        let mut tracker = RestartTracker::new(&policy, &job_type);
+        let mut tracker =
+            RestartTracker::new(&policy, &job_type).with_lifecycle(task.lifecycle.as_ref());
         let mut kill_rx = self.kill.subscribe();
 
         // Reattach to a task that kept running while the agent was away.
@@ -177,6 +190,13 @@ impl TaskRunner {
             }
         } else if self.state.lock().state == TASK_STATE_DEAD {
             return; // finished before the agent restarted
+        } else {
+            // Wait for this task's lifecycle phase, unless it is killed first.
+            let mut gate = self.gate.subscribe();
+            tokio::select! {
+                _ = gate.wait_for(|open| *open) => {}
+                _ = kill_rx.wait_for(|k| k.is_some()) => {}
+            }
         }
 
         loop {
@@ -357,6 +377,10 @@ impl TaskRunner {
             Kill::SiblingFailed(name) => {
                 self.emit(events::sibling_failed(name), |_| {});
                 Some(format!("Task's sibling \"{name}\" failed"))
+            }
+            Kill::LeaderDead => {
+                self.emit(events::leader_dead(), |_| {});
+                Some("Leader Task in Group dead".to_string())
             }
         };
         if let Some((task, h)) = running {
