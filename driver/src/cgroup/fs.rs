@@ -117,6 +117,21 @@ pub(crate) fn mkdir(path: &Path) -> Result<bool> {
     }
 }
 
+/// Runs `create` (mkdir of each level below the mount) again when a level vanished
+/// under it: another agent may remove the shared, empty parent (`drover`) as it stops,
+/// between our mkdir of the parent and of the task's cgroup.
+pub(crate) fn retry_vanished(mut create: impl FnMut() -> Result<()>) -> Result<()> {
+    for _ in 0..4 {
+        match create() {
+            Err(CgroupError::CreateDir { source, .. }) if source.kind() == ErrorKind::NotFound => {
+                continue
+            }
+            other => return other,
+        }
+    }
+    create()
+}
+
 /// Attempts and pauses for removing a cgroup directory whose last process has just been
 /// killed: the kernel reports `EBUSY` until the exiting tasks are gone. youki uses 4 × 100 ms;
 /// we start shorter (most removals succeed on the first or second try) and back off to
@@ -176,4 +191,40 @@ fn is_busy(err: &io::Error) -> bool {
         err.raw_os_error(),
         Some(libc::EBUSY) | Some(libc::ENOTEMPTY) | Some(libc::EAGAIN)
     )
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::*;
+
+    #[test]
+    fn creation_starts_again_when_a_level_vanished() {
+        let vanished = || CgroupError::CreateDir {
+            path: "/sys/fs/cgroup/pids/drover/t".into(),
+            source: std::io::Error::from(ErrorKind::NotFound),
+        };
+        let mut calls = 0;
+        let ok = retry_vanished(|| {
+            calls += 1;
+            if calls < 3 {
+                Err(vanished())
+            } else {
+                Ok(())
+            }
+        });
+        assert!(ok.is_ok());
+        assert_eq!(calls, 3);
+        // Other errors are not retried; a level that keeps vanishing ends in its error.
+        let mut calls = 0;
+        let denied = retry_vanished(|| {
+            calls += 1;
+            Err(CgroupError::CreateDir {
+                path: "/x".into(),
+                source: std::io::Error::from(ErrorKind::PermissionDenied),
+            })
+        });
+        assert!(denied.is_err());
+        assert_eq!(calls, 1);
+        assert!(retry_vanished(|| Err(vanished())).is_err());
+    }
 }

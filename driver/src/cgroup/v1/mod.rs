@@ -323,8 +323,7 @@ impl CgroupManager for V1 {
         }
         self.cpuset = resources.cpuset.is_some();
         tracing::debug!(task = %self.task_id, cgroup = %self.relative.display(), "creating v1 cgroup");
-        let created = self
-            .create_dirs()
+        let created = fs::retry_vanished(|| self.create_dirs())
             .and_then(|()| self.apply(resources))
             .and_then(|()| self.oom_counter());
         match created {

@@ -267,8 +267,7 @@ impl CgroupManager for V2 {
     fn create(&mut self, resources: &Resources) -> Result<()> {
         resources.validate()?;
         tracing::debug!(task = %self.task_id, cgroup = %self.path.display(), "creating v2 cgroup");
-        let created = self
-            .create_dirs()
+        let created = fs::retry_vanished(|| self.create_dirs())
             .and_then(|()| self.apply(resources))
             .and_then(|()| {
                 // Without the memory controller there is no OOM counter to compare with;
