@@ -136,7 +136,7 @@ async fn allocations(api: &Api, req: &Req, id: &str) -> ApiResult {
     req.require_get()?;
     let opts = QueryOptions::parse(req)?;
     let (allocs, index) = blocking(&api.server.state, &opts, |t| {
-        (node_allocations(t, id), t.node_allocs_index(id))
+        (node_allocations(t, id), t.node_allocs_watched(id).1)
     })
     .await;
     Ok(Reply::json(req, &allocs)?.read(index))

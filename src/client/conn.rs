@@ -63,8 +63,7 @@ impl ServerConn for InProcess {
                 // Woken by every write, but only answers when one of this node's
                 // allocations moved past the index (as the HTTP route does).
                 let snap = state.snapshot();
-                let allocs = snap.node_allocs(node_id);
-                let index = snap.node_allocs_index(node_id);
+                let (allocs, index) = snap.node_allocs_watched(node_id);
                 if index > min_index {
                     return (allocs, index);
                 }

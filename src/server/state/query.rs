@@ -95,14 +95,16 @@ impl Tables {
             .unwrap_or_default()
     }
 
-    /// The highest ModifyIndex of the node's allocations: what a client's watch waits
-    /// past, so it wakes only for its own allocations (its own reports included).
-    pub fn node_allocs_index(&self, node_id: &str) -> u64 {
-        self.node_allocs(node_id)
+    /// The node's allocations and the highest ModifyIndex among them: what a client's
+    /// watch waits past, so it wakes only for its own allocations (its reports included).
+    pub fn node_allocs_watched(&self, node_id: &str) -> (Vec<Arc<Allocation>>, u64) {
+        let allocs = self.node_allocs(node_id);
+        let index = allocs
             .iter()
             .map(|a| a.modify_index)
             .max()
-            .unwrap_or(self.table_index.allocs)
+            .unwrap_or(self.table_index.allocs);
+        (allocs, index)
     }
 
     pub fn node_allocs(&self, node_id: &str) -> Vec<Arc<Allocation>> {
